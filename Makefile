@@ -1,0 +1,34 @@
+# aiwfe.rollback - the two commands a new machine needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help setup images demo test sanity units lint molecule build clean
+
+help:
+	@echo "make demo   - set up, deploy the reference stack, break it, roll it back (local inventory)"
+	@echo "make test   - set up, then sanity, units, ansible-lint, galaxy build, molecule on the real engine"
+	@echo "make setup  - only the set-up (idempotent; every other target runs it)"
+	@echo "make sanity|units|lint|build|molecule - one test stage"
+	@echo "make clean  - remove the reference stack containers of the demo (keeps volumes), build/ and .cache/"
+
+setup:
+	@bash scripts/setup.sh
+
+images: setup
+	@bash examples/reference_stack/build-images.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	@bash scripts/test.sh
+
+sanity units lint build molecule: setup
+	@bash scripts/test.sh $@
+
+clean:
+	@bash scripts/demo.sh --clean || true
+	rm -rf build .cache

@@ -1,0 +1,1 @@
+"""Code shared by every service of the AI Workflow Engine reference stack."""

@@ -1,0 +1,1 @@
+"""memory-service: the engine's long-term memory, kept in PostgreSQL."""

@@ -1,0 +1,19 @@
+"""memory-service: GET /health checks postgres (SELECT 1)."""
+
+from aiwfe_common import db
+from aiwfe_common.service import Service, error_text, setup
+
+SERVICE = "memory-service"
+
+
+def health():
+    try:
+        with db.connection("memory-health", autocommit=True) as conn, conn.cursor() as cur:
+            return {"postgres": db.check(cur, "SELECT 1")}, {}
+    except Exception as exc:
+        return {"postgres": error_text(exc)}, {}
+
+
+def main():
+    setup(SERVICE)
+    Service(SERVICE, health).serve()

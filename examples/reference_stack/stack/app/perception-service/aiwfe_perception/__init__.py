@@ -1,0 +1,1 @@
+"""perception-service: turns inputs into observations; needs memory-service."""

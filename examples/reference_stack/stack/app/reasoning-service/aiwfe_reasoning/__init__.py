@@ -1,0 +1,1 @@
+"""reasoning-service: plans work from perceptions and memories."""

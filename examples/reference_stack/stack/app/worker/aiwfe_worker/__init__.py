@@ -1,0 +1,1 @@
+"""The worker: turns pending jobs into documents."""

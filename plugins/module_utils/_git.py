@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Git operations on a deploy directory whose tags are releases."""
+
+from __future__ import annotations
+
+import typing as t
+
+RunCommand = t.Callable[..., t.Tuple[int, str, str]]
+
+
+class GitError(Exception):
+    """A git step failed or was refused; the message says what to do."""
+
+
+class DeployRepo:
+    def __init__(self, run_command: RunCommand, directory: str, git: str = "git") -> None:
+        self._run = run_command
+        self.directory = directory
+        self.git = git
+
+    def _git(self, *args: str, check: bool = True) -> tuple[int, str, str]:
+        rc, out, err = self._run([self.git, "-C", self.directory] + list(args))
+        if check and rc != 0:
+            raise GitError(f"git {' '.join(args)} failed in {self.directory}: {err.strip() or out.strip()}")
+        return rc, out, err
+
+    def is_repo(self) -> bool:
+        rc, out, _err = self._git("rev-parse", "--is-inside-work-tree", check=False)
+        return rc == 0 and out.strip() == "true"
+
+    def head(self) -> str:
+        return self._git("rev-parse", "HEAD")[1].strip()
+
+    def tags(self) -> list[str]:
+        return [line for line in self._git("tag", "--list", "--sort=creatordate")[1].splitlines() if line]
+
+    def resolve(self, release: str) -> str:
+        """Commit of a tag, branch or commit; GitError naming the known releases when unknown."""
+        if release.startswith("-"):
+            raise GitError(f"invalid release name '{release}'")
+        rc, out, _err = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", release + "^{commit}", check=False)
+        if rc != 0:
+            known = ", ".join(self.tags()) or "none"
+            raise GitError(f"unknown release '{release}' in {self.directory}: known releases are {known}. Nothing was changed.")
+        return out.strip()
+
+    def local_changes(self) -> list[str]:
+        """Uncommitted changes to tracked files (untracked files such as secrets/ do not count)."""
+        return [line for line in self._git("status", "--porcelain", "--untracked-files=no")[1].splitlines() if line]
+
+    def checkout(self, commit: str) -> None:
+        self._git("checkout", "--quiet", "--detach", commit)

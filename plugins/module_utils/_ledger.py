@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release ledger: one JSON manifest per recorded state of a compose project.
+
+Pure functions (selection, comparison, naming) plus atomic file I/O. Layout:
+``<ledger_dir>/<project>/releases/<manifest id>.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import tempfile
+import typing as t
+
+LEDGER_VERSION = 1
+KINDS = ("deploy", "rollback", "snapshot")
+STATUSES = ("good", "failed")
+ROLLBACK_REPO_PREFIX = "aiwfe-rollback"
+
+Manifest = t.Dict[str, t.Any]
+
+
+class LedgerError(Exception):
+    """Raised for an unknown release, an empty ledger or an unreadable manifest."""
+
+
+def slug(text: str) -> str:
+    """Lower-case, docker-tag-safe rendering of a release label."""
+    out = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip(".-")
+    return out[:80] or "unnamed"
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def new_manifest_id(created: datetime.datetime, release: str, existing: t.Iterable[str]) -> str:
+    base = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{slug(release)}"
+    taken = set(existing)
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}.{n}"
+    return candidate
+
+
+def rollback_tag(project: str, service: str, manifest_id: str) -> str:
+    """Image reference under which a recorded release keeps its image for later rollbacks."""
+    repo = re.sub(r"[^a-z0-9_.-]+", "-", f"{project}-{service}".lower()).strip("._-")
+    return f"{ROLLBACK_REPO_PREFIX}/{repo}:{manifest_id}"
+
+
+def releases_dir(ledger_dir: str, project: str) -> str:
+    return os.path.join(ledger_dir, project, "releases")
+
+
+def load_manifests(ledger_dir: str, project: str) -> list[Manifest]:
+    """All manifests of a project, oldest first."""
+    directory = releases_dir(ledger_dir, project)
+    if not os.path.isdir(directory):
+        return []
+    manifests = []
+    for name in os.listdir(directory):
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise LedgerError(f"cannot read ledger manifest {path}: {exc}; move it aside and run again") from exc
+        manifests.append(manifest)
+    manifests.sort(key=lambda m: (m.get("created", ""), m.get("id", "")))
+    return manifests
+
+
+def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
+    """Write JSON to a temporary file in the same directory, fsync, then rename over ``path``."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_manifest(ledger_dir: str, manifest: Manifest) -> str:
+    path = os.path.join(releases_dir(ledger_dir, manifest["project"]), manifest["id"] + ".json")
+    write_json_atomic(path, manifest)
+    return path
+
+
+def state_key(manifest: Manifest) -> dict[str, t.Any]:
+    """What makes two recorded states the same: images, config, git commit, status and kind."""
+    services = {
+        name: (svc.get("image"), svc.get("image_id"), svc.get("config_hash"))
+        for name, svc in sorted(manifest.get("services", {}).items())
+    }
+    return {
+        "services": services,
+        "commit": (manifest.get("git") or {}).get("commit"),
+        "dirty": (manifest.get("git") or {}).get("dirty"),
+        "files": manifest.get("files", {}),
+        "status": manifest.get("status"),
+        "kind": manifest.get("kind"),
+        "release": manifest.get("release"),
+    }
+
+
+def same_state(a: Manifest | None, b: Manifest | None) -> bool:
+    if a is None or b is None:
+        return False
+    return state_key(a) == state_key(b)
+
+
+def image_ids(manifest: Manifest) -> dict[str, str | None]:
+    return {name: svc.get("image_id") for name, svc in manifest.get("services", {}).items()}
+
+
+def summary(manifest: Manifest) -> dict[str, t.Any]:
+    return {
+        "id": manifest.get("id"),
+        "release": manifest.get("release"),
+        "kind": manifest.get("kind"),
+        "status": manifest.get("status"),
+        "created": manifest.get("created"),
+        "commit": (manifest.get("git") or {}).get("commit"),
+    }
+
+
+def _known(manifests: list[Manifest]) -> str:
+    labels = []
+    for m in manifests:
+        if m.get("status") == "good" and m.get("release") not in labels:
+            labels.append(m.get("release"))
+    return ", ".join(str(x) for x in labels) or "none"
+
+
+def select(manifests: list[Manifest], target: str) -> Manifest:
+    """Pick a manifest.
+
+    ``previous``: the last good *deploy* before the newest deploy (when the newest deploy failed,
+    that is simply the newest good deploy). It depends on deploys only, so running the same
+    rollback twice selects the same release (idempotent).
+    ``latest``: the newest manifest of any kind. Otherwise a manifest id, or a release label
+    (newest good manifest with that label).
+    """
+    if not manifests:
+        raise LedgerError("the ledger has no releases for this project: deploy with playbooks/deploy.yml first, "
+                          "or name an image set that exists")
+    if target == "latest":
+        return manifests[-1]
+    if target == "previous":
+        deploys = [m for m in manifests if m.get("kind") == "deploy"]
+        if not deploys:
+            raise LedgerError("no deploy is recorded for this project, so there is no 'previous' release: "
+                              "name the release to roll back to")
+        newest = deploys[-1]
+        candidates = [m for m in deploys[:-1] if m.get("status") == "good"]
+        if newest.get("status") == "good":
+            candidates = [m for m in candidates if image_ids(m) != image_ids(newest)]
+        if not candidates:
+            raise LedgerError(f"no good release is recorded before {newest.get('release')} "
+                              f"(known good releases: {_known(manifests)}): name one explicitly")
+        return candidates[-1]
+    for m in manifests:
+        if m.get("id") == target:
+            return m
+    good = [m for m in manifests if m.get("release") == target and m.get("status") == "good"]
+    if good:
+        return good[-1]
+    raise LedgerError(f"unknown release '{target}': known good releases are {_known(manifests)} "
+                      "(or use 'previous', 'latest' or a manifest id from release_info)")
+
+
+def diff(a: Manifest, b: Manifest) -> dict[str, t.Any]:
+    """Per-service and per-file differences from manifest a to manifest b."""
+    services = {}
+    for name in sorted(set(a.get("services", {})) | set(b.get("services", {}))):
+        sa = a.get("services", {}).get(name) or {}
+        sb = b.get("services", {}).get(name) or {}
+        if (sa.get("image_id"), sa.get("config_hash")) != (sb.get("image_id"), sb.get("config_hash")):
+            services[name] = {"from": sa.get("image"), "to": sb.get("image"),
+                              "from_id": sa.get("image_id"), "to_id": sb.get("image_id")}
+    files = {}
+    for name in sorted(set(a.get("files", {})) | set(b.get("files", {}))):
+        if a.get("files", {}).get(name) != b.get("files", {}).get(name):
+            files[name] = {"from": a.get("files", {}).get(name), "to": b.get("files", {}).get(name)}
+    return {"services": services, "files": files}

@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Planning a quick (image) rollback: which services move to which image, and the pin file that says so."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+PIN_HEADER = ("# Written by aiwfe.rollback (quick rollback). It pins services to the images of a recorded release.\n"
+              "# Use it with the stack's own compose files: docker compose -f compose.yaml -f THIS_FILE ...\n"
+              "# The next deploy through aiwfe.rollback removes it.\n")
+
+
+class PlanError(Exception):
+    """The requested rollback cannot be planned (unknown service, release without images...)."""
+
+
+def plan_quick(target: dict[str, t.Any], configured_ids: dict[str, str | None], running_ids: dict[str, str | None],
+               services: t.Sequence[str], existing_pin: dict[str, str]) -> dict[str, t.Any]:
+    """Compute the quick rollback.
+
+    target: the manifest to roll back to. configured_ids: image ID each service's unpinned config resolves
+    to. running_ids: image ID of each service's container now. services: the subset to roll back (empty:
+    all services of the target). existing_pin: service -> image ref of the current pin file.
+    """
+    target_services = target.get("services") or {}
+    known = sorted(set(target_services) & set(configured_ids))
+    unknown = [s for s in services if s not in known]
+    if unknown:
+        raise PlanError(f"unknown service(s) {', '.join(unknown)}: the stack and release {target.get('release')} "
+                        f"have {', '.join(known)}")
+    selected = list(services) or known
+    pin = {s: ref for s, ref in existing_pin.items() if s not in selected and s in known}
+    changes = {}
+    unchanged = []
+    for name in selected:
+        want = target_services[name]
+        want_id = want.get("image_id")
+        if not want_id:
+            raise PlanError(f"release {target.get('release')} recorded no image for service {name}: "
+                            "it cannot be restored without a rebuild; use the configuration rollback")
+        if want_id != configured_ids.get(name):
+            pin[name] = want.get("rollback_tag") or want.get("image")
+        if want_id != running_ids.get(name):
+            changes[name] = {"from_id": running_ids.get(name), "to_id": want_id, "to_image": want.get("image"),
+                             "via": pin.get(name, want.get("image"))}
+        else:
+            unchanged.append(name)
+    return {"selected": selected, "changes": changes, "unchanged": unchanged, "pin": pin}
+
+
+def render_pin(pin: dict[str, str], release: str, manifest_id: str) -> str:
+    if not pin:
+        return ""
+    lines = [PIN_HEADER, f"# release: {release} (ledger manifest {manifest_id})\n", "services:\n"]
+    for name in sorted(pin):
+        lines.append(f"  {json.dumps(name)}:\n    image: {json.dumps(pin[name])}\n")
+    return "".join(lines)
+
+
+def parse_pin(text: str) -> dict[str, str]:
+    """Read back a pin file written by render_pin (no YAML library needed on the managed host)."""
+    pin: dict[str, str] = {}
+    service = None
+    for raw in text.splitlines():
+        if raw.startswith("#") or not raw.strip():
+            continue
+        if raw.startswith("  ") and not raw.startswith("    ") and raw.rstrip().endswith(":"):
+            service = json.loads(raw.strip()[:-1])
+        elif raw.startswith("    image:") and service:
+            pin[service] = json.loads(raw.split(":", 1)[1].strip())
+    return pin

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Observing a compose project: configured images, running containers, git state, file hashes."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import typing as t
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
+
+DEFAULT_HASH_FILES = ["compose*.yaml", "compose*.yml", "docker-compose*.yaml", "docker-compose*.yml", ".env",
+                      "**/Dockerfile", "**/Caddyfile"]
+SKIP_DIRS = {".git", "secrets", "node_modules", "__pycache__"}
+STATE_RANK = {"running": 0, "restarting": 1, "paused": 2, "created": 3, "exited": 4, "dead": 5}
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _match(rel: str, patterns: t.Sequence[str]) -> bool:
+    base = os.path.basename(rel)
+    for pattern in patterns:
+        if pattern.startswith("**/"):
+            if fnmatch.fnmatch(base, pattern[3:]):
+                return True
+        elif fnmatch.fnmatch(rel, pattern):
+            return True
+    return False
+
+
+def hash_files(directory: str, patterns: t.Sequence[str]) -> dict[str, str]:
+    """sha256 of every file under ``directory`` matching one of ``patterns`` (secrets/ and .git/ skipped)."""
+    found = {}
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, directory)
+            if os.path.isfile(path) and _match(rel, patterns):
+                found[rel] = sha256_file(path)
+    return found
+
+
+def git_state(cli: DockerCli, directory: str) -> dict[str, t.Any] | None:
+    """Commit, tag and dirtiness of the deploy directory, or None when it is not a git work tree."""
+    rc, out, _err = cli.run(["git", "-C", directory, "rev-parse", "HEAD"], "git rev-parse", check=False)
+    if rc != 0:
+        return None
+    commit = out.strip()
+    rc, tag, _err = cli.run(["git", "-C", directory, "describe", "--tags", "--exact-match", "HEAD"], "git describe", check=False)
+    _rc, status, _err = cli.run(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"], "git status")
+    return {"commit": commit, "tag": tag.strip() if rc == 0 else None, "dirty": bool(status.strip())}
+
+
+def containers_by_service(cli: DockerCli, project: ComposeProject) -> dict[str, dict[str, t.Any]]:
+    """One container per service (the most alive one), inspected."""
+    chosen: dict[str, dict[str, t.Any]] = {}
+    for entry in cli.compose_ps(project):
+        service = entry.get("Service")
+        if not service:
+            continue
+        current = chosen.get(service)
+        if current is None or STATE_RANK.get(entry.get("State", ""), 9) < STATE_RANK.get(current.get("State", ""), 9):
+            chosen[service] = entry
+    inspected = cli.inspect("container", [c["ID"] for c in chosen.values()])
+    result = {}
+    for service, entry in chosen.items():
+        details = inspected.get(entry["ID"]) or {}
+        state = details.get("State") or {}
+        result[service] = {
+            "id": entry["ID"],
+            "name": entry.get("Name"),
+            "state": entry.get("State"),
+            "health": (state.get("Health") or {}).get("Status") or entry.get("Health") or "",
+            "image": entry.get("Image"),
+            "image_id": details.get("Image"),
+            "config_hash": ((details.get("Config") or {}).get("Labels") or {}).get("com.docker.compose.config-hash"),
+            "restart_count": details.get("RestartCount", 0),
+            "publishers": entry.get("Publishers") or [],
+        }
+    return result
+
+
+def configured_images(cli: DockerCli, project: ComposeProject) -> dict[str, dict[str, t.Any]]:
+    """Per service of the compose config: the image reference, its local image ID (None if absent), digests."""
+    config = cli.compose_config(project)
+    refs = {}
+    for name, svc in (config.get("services") or {}).items():
+        refs[name] = svc.get("image") or f"{project.name}-{name}"
+    images = cli.inspect("image", sorted(set(refs.values())))
+    result = {}
+    for name, ref in refs.items():
+        info = images.get(ref) or {}
+        result[name] = {"image": ref, "image_id": info.get("Id"), "repo_digests": info.get("RepoDigests") or []}
+    return result
+
+
+def observe(cli: DockerCli, project: ComposeProject, patterns: t.Sequence[str]) -> dict[str, t.Any]:
+    """Everything a release manifest records about the project as it is now."""
+    configured = configured_images(cli, project)
+    hashes = cli.compose_config_hashes(project)
+    running = containers_by_service(cli, project)
+    services = {}
+    for name, conf in configured.items():
+        live = running.get(name) or {}
+        services[name] = {
+            "image": conf["image"],
+            "image_id": conf["image_id"],
+            "repo_digests": conf["repo_digests"],
+            "config_hash": hashes.get(name),
+            "container_image_id": live.get("image_id"),
+            "state": live.get("state") or "absent",
+        }
+    return {"services": services, "files": hash_files(project.directory, patterns), "git": git_state(cli, project.directory)}

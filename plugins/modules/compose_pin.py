@@ -1,0 +1,196 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: compose_pin
+short_description: Pin Docker Compose services to the images of a recorded release (quick rollback plan)
+version_added: 0.1.0
+description:
+  - Plans a quick container rollback (runbook section 1) from the release ledger, by comparing the image IDs the
+    target release recorded with the images the stack's compose files resolve to and the images its containers run.
+  - Writes a small compose override file (the pin file) that points only the services whose image differs at the
+    release's rollback tags. Services whose image is unchanged are not mentioned, so compose leaves them running.
+  - Checks that every image the rollback needs is still on the host (re-tagging it from its image ID when only the
+    rollback tag was lost) and fails, changing nothing, when one is gone.
+  - Bringing the containers up is left to M(community.docker.docker_compose_v2) with RV(compose_files).
+author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.compose
+  - aiwfe.rollback.compose.LEDGER
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Returns the plan and the diff of the pin file; writes and tags nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  idempotent:
+    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
+    support: full
+options:
+  release:
+    description: The release to roll back to, V(previous) (default), a release label such as a git tag, or a manifest id.
+    type: str
+    default: previous
+  services:
+    description: Only roll back these services. Empty means every service of the release.
+    type: list
+    elements: str
+    default: []
+  pin_file:
+    description: Path of the pin file. Defaults to C(<ledger_dir>/<project_name>/pin.compose.yaml).
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Plan the rollback of api and worker to the previous release
+  aiwfe.rollback.compose_pin:
+    project_dir: /srv/ai_workflow_engine
+    project_name: ai_workflow_engine
+    services: [api, worker]
+  register: plan
+
+- name: Bring the pinned images up without building
+  community.docker.docker_compose_v2:
+    project_src: /srv/ai_workflow_engine
+    project_name: ai_workflow_engine
+    files: "{{ plan.compose_files }}"
+    services: "{{ plan.plan.selected }}"
+    build: never
+    pull: never
+    wait: true
+"""
+
+RETURN = r"""
+target:
+  description: Summary of the release rolled back to.
+  returned: success
+  type: dict
+  sample: {"id": "20261125T181500Z-v1.1.0", "release": "v1.1.0", "kind": "deploy", "status": "good"}
+plan:
+  description:
+    - C(selected) services, C(changes) (service -> from_id, to_id, to_image, via), C(unchanged) services and the
+      C(pin) (service -> image reference) written to the pin file.
+  returned: success
+  type: dict
+pin_file:
+  description: Path of the pin file (absent when nothing needs pinning).
+  returned: success
+  type: str
+compose_files:
+  description: The compose files to use from now on, the pin file last when it exists.
+  returned: success
+  type: list
+  elements: str
+expect:
+  description:
+    - Per selected service, the image ID it must run after the rollback.
+    - Pass it to O(aiwfe.rollback.stack_health#module:expect) to prove the rollback.
+  returned: success
+  type: dict
+retagged:
+  description: Rollback tags recreated from image IDs.
+  returned: success
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import LedgerError, load_manifests, select, summary
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import PlanError, parse_pin, plan_quick, render_pin
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import configured_images, containers_by_service
+
+
+def _read(path: str) -> str:
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMPOSE_ARGS,
+            **LEDGER_ARGS,
+            release={"type": "str", "default": "previous"},
+            services={"type": "list", "elements": "str", "default": []},
+            pin_file={"type": "path"},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    project = compose_project(module)
+    cli = docker_cli(module)
+    pin_file = params["pin_file"] or os.path.join(params["ledger_dir"], project.name, "pin.compose.yaml")
+    if pin_file in project.file_paths():
+        module.fail_json(msg="pass the stack's own compose files in 'files', not the pin file")
+    try:
+        target = select(load_manifests(params["ledger_dir"], project.name), params["release"])
+        configured = configured_images(cli, project)
+        running = containers_by_service(cli, project)
+        before = _read(pin_file)
+        plan = plan_quick(target, {n: c["image_id"] for n, c in configured.items()},
+                          {n: c["image_id"] for n, c in running.items()}, params["services"], parse_pin(before))
+        retagged = []
+        for name in plan["selected"]:
+            ref = plan["pin"].get(name)
+            if not ref:
+                continue
+            want_id = target["services"][name]["image_id"]
+            have = cli.inspect("image", [ref]).get(ref)
+            if have and have.get("Id") == want_id:
+                continue
+            if not cli.inspect("image", [want_id]).get(want_id):
+                module.fail_json(msg=(f"the image of service {name} in release {target['release']} ({want_id}) is no longer "
+                                      "on this host (pruned?): nothing was changed. Redeploy that release with "
+                                      "playbooks/deploy.yml (it rebuilds), or pick another release"))
+            retagged.append(ref)
+            if not module.check_mode:
+                cli.tag(want_id, ref)
+    except (LedgerError, PlanError) as exc:
+        module.fail_json(msg=str(exc))
+    except DockerCliError as exc:
+        module.fail_json(**exc.as_fail_kwargs())
+
+    after = render_pin(plan["pin"], target["release"], target["id"])
+    changed_file = after != before
+    if changed_file and not module.check_mode:
+        if after:
+            os.makedirs(os.path.dirname(pin_file), mode=0o700, exist_ok=True)
+            tmp = pin_file + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(after)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, pin_file)
+        else:
+            os.unlink(pin_file)
+    files = project.file_paths()
+    result = {
+        "changed": changed_file or bool(retagged),
+        "target": summary(target),
+        "plan": plan,
+        "pin_file": pin_file,
+        "compose_files": files + ([pin_file] if after else []),
+        "retagged": retagged,
+        "expect": {name: {"image_id": target["services"][name]["image_id"]} for name in plan["selected"]},
+        "diff": {"before": before, "after": after, "before_header": pin_file, "after_header": pin_file},
+    }
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_snapshot
+short_description: Record the state of a Docker Compose stack in the release ledger
+version_added: 0.1.0
+description:
+  - Records a release manifest for a compose project on the managed host, per service the image reference, image ID,
+    repo digests and compose config hash; the git commit of the deploy directory and sha256 of its compose files,
+    C(.env), Dockerfiles and Caddyfile; time, host and user.
+  - Tags the images of a recorded release under C(aiwfe-rollback/<project>-<service>:<manifest id>), so that a re-pushed
+    tag or an image prune cannot take away what a rollback needs.
+  - When the newest manifest already describes the same state, nothing is written and RV(ignore:changed) is false.
+author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.compose
+  - aiwfe.rollback.compose.LEDGER
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Computes the manifest and reports whether it would be written; writes and tags nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
+    support: full
+    details: Recording an unchanged state again changes nothing.
+options:
+  kind:
+    description:
+      - Why the state is recorded. V(deploy) after a deploy, V(rollback) after a rollback, V(snapshot) for the state
+        seen before a rollback (kept for the post-mortem).
+    type: str
+    choices: [deploy, rollback, snapshot]
+    default: snapshot
+  status:
+    description: Whether this state is a good one to come back to.
+    type: str
+    choices: [good, failed]
+    required: true
+  release:
+    description:
+      - Label of the release, for example the git tag. Defaults to the git tag at C(HEAD), else the short commit,
+        else V(unversioned).
+    type: str
+  rolled_back_from:
+    description: Manifest id of the state a rollback moved away from.
+    type: str
+  note:
+    description: Free text stored with the manifest. Never put secrets here.
+    type: str
+  hash_files:
+    description: Glob patterns (relative to O(project_dir); C(**/NAME) matches at any depth) of files whose sha256 is recorded.
+    type: list
+    elements: str
+    default: ["compose*.yaml", "compose*.yml", "docker-compose*.yaml", "docker-compose*.yml", ".env", "**/Dockerfile", "**/Caddyfile"]
+  keep_images:
+    description: Tag the images of a V(good) state under rollback tags.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Record the release that was just deployed
+  aiwfe.rollback.release_snapshot:
+    project_dir: /srv/ai_workflow_engine
+    project_name: ai_workflow_engine
+    kind: deploy
+    status: good
+
+- name: Keep the failed state for the post-mortem before rolling back
+  aiwfe.rollback.release_snapshot:
+    project_dir: /srv/ai_workflow_engine
+    project_name: ai_workflow_engine
+    kind: snapshot
+    status: failed
+"""
+
+RETURN = r"""
+manifest:
+  description: The manifest recorded (or the identical newest one).
+  returned: success
+  type: dict
+  sample:
+    id: 20261125T181500Z-v1.1.0
+    release: v1.1.0
+    kind: deploy
+    status: good
+    services:
+      api:
+        image: aiwfe/api:v1.1.0
+        image_id: sha256:4b1c...
+        config_hash: 9a0e...
+        rollback_tag: aiwfe-rollback/ai_workflow_engine-api:20261125T181500Z-v1.1.0
+path:
+  description: File of the manifest in the ledger.
+  returned: success
+  type: str
+recorded:
+  description: Whether a new manifest was (or in check mode would be) written.
+  returned: success
+  type: bool
+tagged:
+  description: Rollback tags created in this run.
+  returned: success
+  type: list
+  elements: str
+"""
+
+import getpass
+import os
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
+    LEDGER_VERSION, LedgerError, load_manifests, new_manifest_id, releases_dir, rollback_tag, same_state, utc_now,
+    write_manifest,
+)
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, observe
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMPOSE_ARGS,
+            **LEDGER_ARGS,
+            kind={"type": "str", "choices": ["deploy", "rollback", "snapshot"], "default": "snapshot"},
+            status={"type": "str", "choices": ["good", "failed"], "required": True},
+            release={"type": "str"},
+            rolled_back_from={"type": "str"},
+            note={"type": "str"},
+            hash_files={"type": "list", "elements": "str", "default": DEFAULT_HASH_FILES},
+            keep_images={"type": "bool", "default": True},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    project = compose_project(module)
+    cli = docker_cli(module)
+    try:
+        state = observe(cli, project, params["hash_files"])
+        manifests = load_manifests(params["ledger_dir"], project.name)
+    except (DockerCliError, LedgerError) as exc:
+        if isinstance(exc, DockerCliError):
+            module.fail_json(**exc.as_fail_kwargs())
+        module.fail_json(msg=str(exc))
+    git = state["git"] or {}
+    release = params["release"] or git.get("tag") or (git.get("commit") or "")[:12] or "unversioned"
+    created = utc_now()
+    manifest = {
+        "ledger_version": LEDGER_VERSION,
+        "project": project.name,
+        "project_dir": project.directory,
+        "compose_files": list(project.files),
+        "release": release,
+        "kind": params["kind"],
+        "status": params["status"],
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "host": socket.gethostname(),
+        "user": os.environ.get("AIWFE_OPERATOR") or getpass.getuser(),
+        "git": state["git"],
+        "files": state["files"],
+        "services": {},
+        "rolled_back_from": params["rolled_back_from"],
+        "note": params["note"],
+    }
+    for name, svc in state["services"].items():
+        manifest["services"][name] = {k: svc[k] for k in ("image", "image_id", "repo_digests", "config_hash")}
+        manifest["services"][name]["running"] = svc["state"] == "running" and svc["container_image_id"] == svc["image_id"]
+
+    newest = manifests[-1] if manifests else None
+    same = newest if newest is not None and _same(newest, manifest) else None
+    tagged: list[str] = []
+    if same is not None:
+        manifest = same
+        recorded = False
+    else:
+        manifest["id"] = new_manifest_id(created, release, [m.get("id", "") for m in manifests])
+        recorded = True
+    if params["status"] == "good" and params["keep_images"]:
+        for name, svc in manifest["services"].items():
+            if not svc.get("image_id"):
+                continue
+            tag = svc.get("rollback_tag") or rollback_tag(project.name, name, manifest["id"])
+            svc["rollback_tag"] = tag
+            have = cli.inspect("image", [tag]).get(tag)
+            if not have or have.get("Id") != svc["image_id"]:
+                tagged.append(tag)
+                if not module.check_mode:
+                    try:
+                        cli.tag(svc["image_id"], tag)
+                    except DockerCliError as exc:
+                        module.fail_json(**exc.as_fail_kwargs())
+    path = os.path.join(releases_dir(params["ledger_dir"], project.name), manifest["id"] + ".json")
+    if recorded and not module.check_mode:
+        path = write_manifest(params["ledger_dir"], manifest)
+    module.exit_json(changed=recorded or bool(tagged), manifest=manifest, path=path, recorded=recorded, tagged=tagged)
+
+
+def _same(old: dict, new: dict) -> bool:
+    """Snapshots compare to the newest manifest whatever its kind; other kinds must match exactly."""
+    if new["kind"] == "snapshot":
+        return same_state(dict(old, kind="snapshot"), new)
+    return same_state(old, new)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack_health
+short_description: Health of a Docker Compose stack, and proof of which images it runs
+version_added: 0.1.0
+description:
+  - The runbook's monitoring loop and post-rollback verification in one read-only module.
+  - For every service of the project, reads the container state and Docker health, the image ID it runs, and
+    queries its HTTP health endpoint through the port the container publishes for O(port) on the host.
+  - Also queries extra URLs (for example HTTPS through the reverse proxy).
+  - Waits up to O(timeout) seconds for every check to pass, polling every O(interval) seconds, and fails with one
+    line per failing service when they do not.
+  - With O(expect), also proves identity - each named service must run the given image ID and report the given version.
+author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.compose
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
+    support: full
+options:
+  services:
+    description: Only check these services. Empty means every service of the project.
+    type: list
+    elements: str
+    default: []
+  port:
+    description: Container port of the services' HTTP health endpoint. Services that do not publish it are judged by container state and Docker health alone.
+    type: int
+    default: 8000
+  path:
+    description: Path of the health endpoint.
+    type: str
+    default: /health
+  urls:
+    description: Extra endpoints to check.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the check in the result.
+        type: str
+        required: true
+      url:
+        description: The URL.
+        type: str
+        required: true
+      validate_certs:
+        description: Verify the TLS certificate.
+        type: bool
+        default: true
+      ca_path:
+        description: CA certificate file to verify against (for example the root of Caddy's internal CA).
+        type: path
+      status:
+        description: Expected HTTP status.
+        type: int
+        default: 200
+  expect:
+    description:
+      - Per service, what must hold besides health. Keys are service names, values dicts with C(image_id) and/or C(version).
+    type: dict
+    default: {}
+  timeout:
+    description: Seconds to wait for every check to pass. V(0) checks once.
+    type: int
+    default: 0
+  interval:
+    description: Seconds between polls.
+    type: float
+    default: 1.0
+  request_timeout:
+    description: Seconds one HTTP request may take.
+    type: float
+    default: 3.0
+  fail_on_unhealthy:
+    description: Fail when a check still fails after O(timeout). When false, only report.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Wait until every service is healthy and runs release v1.1.0
+  aiwfe.rollback.stack_health:
+    project_dir: /srv/ai_workflow_engine
+    project_name: ai_workflow_engine
+    timeout: 120
+    urls:
+      - name: https
+        url: https://localhost:18443/health
+        validate_certs: false
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether every check passed.
+  returned: always
+  type: bool
+failing:
+  description: Names of the failing services and URLs.
+  returned: always
+  type: list
+  elements: str
+services:
+  description: Per service - state, docker_health, image, image_id, restart_count, http_status, version, body, problems, ok.
+  returned: always
+  type: dict
+urls:
+  description: Per extra URL - http_status, version, body, problems, ok.
+  returned: always
+  type: dict
+report:
+  description: One human-readable line per service and URL.
+  returned: always
+  type: list
+  elements: str
+elapsed:
+  description: Seconds spent waiting.
+  returned: always
+  type: float
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._health import (
+    describe_failures, evaluate_service, evaluate_url, failing, published_port, report_line,
+)
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
+
+
+def fetch(url: str, timeout: float, validate_certs: bool = True, ca_path: str | None = None) -> tuple[int, str]:
+    """(status, body) of a GET; status 0 and the error text when nothing answered."""
+    try:
+        resp = open_url(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none")
+        return resp.getcode(), resp.read().decode("utf-8", "replace")
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        code = getattr(exc, "code", 0) or 0
+        body = ""
+        if hasattr(exc, "read"):
+            try:
+                body = exc.read().decode("utf-8", "replace")
+            except Exception:  # pylint: disable=broad-exception-caught
+                body = ""
+        return int(code), body or str(exc)
+
+
+def probe(module: AnsibleModule, cli, project) -> tuple[dict, dict]:
+    params = module.params
+    containers = containers_by_service(cli, project)
+    names = params["services"] or sorted(containers)
+    services = {}
+    for name in names:
+        container = containers.get(name)
+        http = None
+        port = published_port(container["publishers"], params["port"]) if container else None
+        if port:
+            http = fetch(f"http://127.0.0.1:{port}{params['path']}", params["request_timeout"])
+        services[name] = evaluate_service(name, container, http, params["expect"].get(name) or {})
+    urls = {}
+    for spec in params["urls"]:
+        http = fetch(spec["url"], params["request_timeout"], spec["validate_certs"], spec["ca_path"])
+        urls[spec["name"]] = evaluate_url(spec["name"], http, spec["status"])
+    return services, urls
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMPOSE_ARGS,
+            services={"type": "list", "elements": "str", "default": []},
+            port={"type": "int", "default": 8000},
+            path={"type": "str", "default": "/health"},
+            urls={"type": "list", "elements": "dict", "default": [], "options": {
+                "name": {"type": "str", "required": True},
+                "url": {"type": "str", "required": True},
+                "validate_certs": {"type": "bool", "default": True},
+                "ca_path": {"type": "path"},
+                "status": {"type": "int", "default": 200},
+            }},
+            expect={"type": "dict", "default": {}},
+            timeout={"type": "int", "default": 0},
+            interval={"type": "float", "default": 1.0},
+            request_timeout={"type": "float", "default": 3.0},
+            fail_on_unhealthy={"type": "bool", "default": True},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["timeout"] < 0 or params["interval"] <= 0:
+        module.fail_json(msg="timeout must be >= 0 and interval > 0")
+    project = compose_project(module)
+    cli = docker_cli(module)
+    start = time.monotonic()
+    try:
+        cli.engine_ok()
+        while True:
+            services, urls = probe(module, cli, project)
+            bad = failing(services) + failing(urls)
+            elapsed = round(time.monotonic() - start, 2)
+            if not bad or elapsed >= params["timeout"]:
+                break
+            time.sleep(params["interval"])
+    except DockerCliError as exc:
+        module.fail_json(**exc.as_fail_kwargs())
+    unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
+    report = [report_line(r) for r in list(services.values()) + list(urls.values())]
+    result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls, "elapsed": elapsed,
+              "report": report}
+    if unknown and params["fail_on_unhealthy"]:
+        module.fail_json(msg=f"no container for service(s) {', '.join(unknown)} in project {project.name}", **result)
+    if bad and params["fail_on_unhealthy"]:
+        module.fail_json(msg=f"unhealthy after {elapsed}s: {describe_failures(dict(services, **urls))}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

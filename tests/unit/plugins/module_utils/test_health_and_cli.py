@@ -1,0 +1,78 @@
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils import _docker_cli as cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils import _health as health
+
+RUNNING = {"state": "running", "health": "healthy", "image": "aiwfe/api:v1", "image_id": "sha256:a", "restart_count": 0}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[{"Service": "api"}, {"Service": "db"}]', ["api", "db"]),          # compose < 2.21: one array
+    ('{"Service": "api"}\n{"Service": "db"}\n', ["api", "db"]),          # compose >= 2.21: one object per line
+    ("", []),
+])
+def test_parse_json_stream(text, expected):
+    assert [x["Service"] for x in cli.parse_json_stream(text)] == expected
+
+
+def test_parse_config_hashes():
+    assert cli.parse_config_hashes("api 1234\nworker abcd\n") == {"api": "1234", "worker": "abcd"}
+
+
+def test_compose_argv_names_default_files(tmp_path):
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    (tmp_path / "compose.override.yaml").write_text("services: {}\n")
+    project = cli.ComposeProject("p", str(tmp_path))
+    argv = project.base_argv("docker")
+    assert argv[:4] == ["docker", "compose", "--ansi", "never"]
+    assert argv[-4:] == ["--file", str(tmp_path / "compose.yaml"), "--file", str(tmp_path / "compose.override.yaml")]
+
+
+def test_cli_error_carries_command():
+    runner = cli.DockerCli(lambda argv, **kw: (1, "", "boom"))
+    with pytest.raises(cli.DockerCliError) as err:
+        runner.run(["docker", "x"], "doing x")
+    assert err.value.as_fail_kwargs() == {"msg": "doing x failed (rc=1): boom", "cmd": ["docker", "x"], "rc": 1, "stderr": "boom"}
+
+
+def test_published_port():
+    pubs = [{"URL": "127.0.0.1", "TargetPort": 8000, "PublishedPort": 49153, "Protocol": "tcp"}]
+    assert health.published_port(pubs, 8000) == 49153
+    assert health.published_port(pubs, 443) is None
+
+
+def test_healthy_service():
+    res = health.evaluate_service("api", RUNNING, (200, json.dumps({"status": "ok", "version": "v1"})),
+                                  {"image_id": "sha256:a", "version": "v1"})
+    assert res["ok"] and res["version"] == "v1"
+
+
+@pytest.mark.parametrize("container, http, expect, problem", [
+    (None, None, {}, "no container"),
+    (dict(RUNNING, state="restarting"), None, {}, "container is restarting"),
+    (RUNNING, (503, '{"status": "fail", "checks": {"memory-service": "timed out"}}'), {}, "answered 503"),
+    (RUNNING, (0, "connection refused"), {}, "answered nothing: connection refused"),
+    (RUNNING, (200, '{"version": "v2"}'), {"image_id": "sha256:b"}, "expected sha256:b"),
+    (RUNNING, (200, '{"version": "v2"}'), {"version": "v1"}, "reports version v2, expected v1"),
+])
+def test_unhealthy_service(container, http, expect, problem):
+    res = health.evaluate_service("api", container, http, expect)
+    assert not res["ok"]
+    assert any(problem in p for p in res["problems"]), res["problems"]
+
+
+def test_version_is_only_checked_where_there_is_an_endpoint():
+    assert health.evaluate_service("postgres", RUNNING, None, {"version": "v1"})["ok"]
+
+
+def test_report_line():
+    line = health.report_line(health.evaluate_service("api", RUNNING, (200, '{"version": "v1"}'), {}))
+    assert line.startswith("OK   api") and "version=v1" in line

@@ -1,0 +1,94 @@
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+
+import pytest
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils import _ledger as ledger
+
+
+def manifest(mid, release, kind="deploy", status="good", api="sha256:a", created=None):
+    return {
+        "id": mid, "project": "p", "release": release, "kind": kind, "status": status,
+        "created": created or mid, "git": {"commit": release, "dirty": False}, "files": {},
+        "services": {"api": {"image": f"aiwfe/api:{release}", "image_id": api, "config_hash": "h"},
+                     "postgres": {"image": "aiwfe/postgres:15", "image_id": "sha256:pg", "config_hash": "h2"}},
+    }
+
+
+HISTORY = [
+    manifest("1", "v1.0.0", api="sha256:a0"),
+    manifest("2", "v1.1.0", api="sha256:a1"),
+    manifest("3", "v1.3.0-crash", status="failed", api="sha256:bad"),
+]
+
+
+@pytest.mark.parametrize("history, target, expected", [
+    (HISTORY, "previous", "2"),                       # newest deploy failed: newest good deploy
+    (HISTORY[:2], "previous", "1"),                   # newest deploy good: the good one before it
+    (HISTORY + [manifest("4", "v1.1.0", kind="rollback", api="sha256:a1")], "previous", "2"),  # rollbacks do not move it
+    (HISTORY, "v1.0.0", "1"),                         # by release label
+    (HISTORY, "3", "3"),                              # by manifest id
+    (HISTORY, "latest", "3"),
+    (HISTORY[:2] + [manifest("2b", "v1.1.0", api="sha256:a1")], "previous", "1"),  # same images as newest: skipped
+])
+def test_select(history, target, expected):
+    assert ledger.select(history, target)["id"] == expected
+
+
+@pytest.mark.parametrize("history, target, message", [
+    ([], "previous", "no releases"),
+    (HISTORY[:1], "previous", "no good release is recorded before v1.0.0"),
+    (HISTORY, "v9.9.9", "unknown release 'v9.9.9': known good releases are v1.0.0, v1.1.0"),
+    (HISTORY, "v1.3.0-crash", "unknown release"),     # a failed release is never a rollback target by label
+    ([manifest("1", "v1", kind="snapshot")], "previous", "no deploy is recorded"),
+])
+def test_select_errors(history, target, message):
+    with pytest.raises(ledger.LedgerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ledger.select(history, target)
+
+
+def test_same_state_ignores_time_and_id():
+    a = manifest("1", "v1.1.0")
+    b = dict(manifest("2", "v1.1.0"), created="later", host="other")
+    assert ledger.same_state(a, b)
+    assert not ledger.same_state(a, manifest("2", "v1.1.0", api="sha256:other"))
+    assert not ledger.same_state(a, manifest("2", "v1.1.0", status="failed"))
+    assert not ledger.same_state(None, a)
+
+
+def test_diff_lists_only_changed_services():
+    d = ledger.diff(HISTORY[2], HISTORY[1])
+    assert list(d["services"]) == ["api"]
+    assert d["services"]["api"]["from_id"] == "sha256:bad" and d["services"]["api"]["to_id"] == "sha256:a1"
+
+
+def test_ids_and_tags():
+    when = datetime.datetime(2026, 11, 25, 18, 15, tzinfo=datetime.timezone.utc)
+    assert ledger.new_manifest_id(when, "v1.1.0", []) == "20261125T181500Z-v1.1.0"
+    assert ledger.new_manifest_id(when, "v1.1.0", ["20261125T181500Z-v1.1.0"]) == "20261125T181500Z-v1.1.0.2"
+    assert ledger.new_manifest_id(when, "feature/x y", []) == "20261125T181500Z-feature-x-y"
+    assert ledger.rollback_tag("ai_workflow_engine", "perception-service", "X-v1") == \
+        "aiwfe-rollback/ai_workflow_engine-perception-service:X-v1"
+
+
+def test_write_and_load_roundtrip(tmp_path):
+    m = manifest("20261125T181500Z-v1", "v1")
+    path = ledger.write_manifest(str(tmp_path), m)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert ledger.load_manifests(str(tmp_path), "p") == [m]
+    assert not [n for n in os.listdir(os.path.dirname(path)) if n.startswith(".tmp")]
+
+
+def test_unreadable_manifest_is_reported(tmp_path):
+    directory = tmp_path / "p" / "releases"
+    directory.mkdir(parents=True)
+    (directory / "bad.json").write_text("{not json")
+    with pytest.raises(ledger.LedgerError, match="move it aside"):
+        ledger.load_manifests(str(tmp_path), "p")

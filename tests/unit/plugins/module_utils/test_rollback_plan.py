@@ -1,0 +1,58 @@
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import PlanError, parse_pin, plan_quick, render_pin
+
+TARGET = {
+    "id": "M1", "release": "v1.1.0",
+    "services": {
+        "api": {"image": "aiwfe/api:v1.1.0", "image_id": "sha256:api1", "rollback_tag": "aiwfe-rollback/p-api:M1"},
+        "worker": {"image": "aiwfe/worker:v1.1.0", "image_id": "sha256:w1", "rollback_tag": "aiwfe-rollback/p-worker:M1"},
+        "postgres": {"image": "aiwfe/postgres:15", "image_id": "sha256:pg", "rollback_tag": "aiwfe-rollback/p-postgres:M1"},
+    },
+}
+CONFIGURED = {"api": "sha256:api2", "worker": "sha256:w2", "postgres": "sha256:pg"}
+
+
+def test_only_changed_services_are_pinned_and_recreated():
+    plan = plan_quick(TARGET, CONFIGURED, dict(CONFIGURED), [], {})
+    assert plan["pin"] == {"api": "aiwfe-rollback/p-api:M1", "worker": "aiwfe-rollback/p-worker:M1"}
+    assert sorted(plan["changes"]) == ["api", "worker"]
+    assert plan["unchanged"] == ["postgres"]
+
+
+def test_second_run_changes_nothing():
+    running = {"api": "sha256:api1", "worker": "sha256:w1", "postgres": "sha256:pg"}
+    plan = plan_quick(TARGET, CONFIGURED, running, [], {})
+    assert plan["changes"] == {}
+    assert set(plan["pin"]) == {"api", "worker"}   # the pin stays, so compose keeps the old images
+
+
+def test_named_services_keep_other_pins():
+    plan = plan_quick(TARGET, CONFIGURED, dict(CONFIGURED), ["api"], {"worker": "aiwfe-rollback/p-worker:M0"})
+    assert plan["selected"] == ["api"]
+    assert plan["pin"] == {"api": "aiwfe-rollback/p-api:M1", "worker": "aiwfe-rollback/p-worker:M0"}
+
+
+def test_unknown_service_is_refused():
+    with pytest.raises(PlanError, match="unknown service.*nope.*api, postgres, worker"):
+        plan_quick(TARGET, CONFIGURED, CONFIGURED, ["nope"], {})
+
+
+def test_release_without_image_is_refused():
+    target = {"id": "M", "release": "r", "services": {"api": {"image": "x", "image_id": None}}}
+    with pytest.raises(PlanError, match="recorded no image"):
+        plan_quick(target, {"api": "sha256:x"}, {}, [], {})
+
+
+def test_pin_file_roundtrip():
+    pin = {"api": "aiwfe-rollback/p-api:M1", "perception-service": "aiwfe-rollback/p-perception-service:M1"}
+    text = render_pin(pin, "v1.1.0", "M1")
+    assert text.startswith("# Written by aiwfe.rollback")
+    assert parse_pin(text) == pin
+    assert render_pin({}, "v", "M") == ""
