@@ -94,6 +94,10 @@ expect:
     - Pass it to O(aiwfe.rollback.stack_health#module:expect) to prove the rollback.
   returned: success
   type: dict
+check_mode:
+  description: Whether the module ran in check mode (task-level check_mode included), so later steps can skip.
+  returned: success
+  type: bool
 retagged:
   description: Rollback tags recreated from image IDs.
   returned: success
@@ -186,6 +190,7 @@ def main() -> None:
         "pin_file": pin_file,
         "compose_files": files + ([pin_file] if after else []),
         "retagged": retagged,
+        "check_mode": module.check_mode,
         "expect": {name: {"image_id": target["services"][name]["image_id"]} for name in plan["selected"]},
         "diff": {"before": before, "after": after, "before_header": pin_file, "after_header": pin_file},
     }
