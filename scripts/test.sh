@@ -62,6 +62,8 @@ stage_molecule() {
   local scenario rc=0
   for scenario in molecule/*/; do
     scenario=$(basename "$scenario")
+    # A state file left by an earlier run would make molecule skip prepare: start from nothing.
+    molecule reset -s "$scenario" >/dev/null 2>&1 || true
     molecule test -s "$scenario" || rc=1
   done
   return $rc

@@ -50,9 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The real interpreter (a pyenv shim costs ~70 ms a call).
+PY=$(python3 -c 'import sys; print(sys.executable)')
 # json PATH: print a field of the JSON document on stdin (dotted path; "" when missing).
 json() {
-  python3 -c 'import json, sys
+  "$PY" -c 'import json, sys
 value = json.load(sys.stdin)
 for key in sys.argv[1].split("."):
     value = value.get(key) if isinstance(value, dict) else None
@@ -201,6 +203,17 @@ features=$(api_get / | json features)
 [ "$features" = '["jobs", "documents", "memories", "priority"]' ] || fail "api features: $features"
 ok "api features of $GOOD: $features; memories: $(api_get /stats | json tables.memories)"
 
+step "runbook commands on $GOOD"
+dc exec -T api env | grep -qx 'PYTHONPATH=/opt/app/api:/opt/app/common' || fail "api PYTHONPATH"
+ok "docker compose exec api env | grep PYTHONPATH: $(dc exec -T api env | grep '^PYTHONPATH=')"
+[ "$(dc exec -T api python -c "from app.database import engine; engine.connect().close(); print('DB OK')")" = "DB OK" ] || fail "app.database"
+ok "docker compose exec api python -c 'from app.database import engine ...': DB OK"
+[ "$(dc exec -T perception-service curl -s http://memory-service:8000/health | json status)" = ok ] || fail "curl memory-service from perception-service"
+ok "docker compose exec perception-service curl http://memory-service:8000/health: ok"
+[ "$(sql "SELECT version_num FROM alembic_version")" = 0004 ] || fail "psql"
+ok "docker compose exec postgres psql -U postgres -d ai_workflow_engine: alembic_version 0004"
+scripts/health_check.sh -p "$PROJECT" | sed 's/^/   | /'
+
 step "second build of $GOOD is fully cached"
 ids() { for s in "${SERVICES[@]}"; do docker image inspect -f '{{.Id}}' "aiwfe/$s:$GOOD"; done; }
 before=$(ids)
@@ -302,6 +315,10 @@ checkout "$GOOD"
 dc restart caddy_reverse_proxy >/dev/null 2>&1 || true
 rollback_good
 
+step "the password appears in no log"
+if dc logs --no-color 2>&1 | grep -F -q -- "$(cat secrets/postgres_password)"; then fail "the password is in the logs"; fi
+ok "not in docker compose logs (all services)"
+
 step "stop times"
 t=$(date +%s.%N)
 dc stop >/dev/null 2>&1
@@ -312,7 +329,7 @@ check_stack "$GOOD" 0004
 t3=$(date +%s.%N)
 dc down >/dev/null 2>&1
 t4=$(date +%s.%N)
-stop_s=$(python3 -c "print(round($t2 - $t, 1))")
-down_s=$(python3 -c "print(round($t4 - $t3, 1))")
+stop_s=$("$PY" -c "print(round($t2 - $t, 1))")
+down_s=$("$PY" -c "print(round($t4 - $t3, 1))")
 ok "docker compose stop: $stop_s s, down: $down_s s (7 containers)"
-python3 -c "import sys; sys.exit(0 if $down_s < 8 else 1)" || fail "down is slow ($down_s s)"
+"$PY" -c "import sys; sys.exit(0 if $down_s < 8 else 1)" || fail "down is slow ($down_s s)"

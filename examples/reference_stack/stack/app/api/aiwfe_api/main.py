@@ -48,18 +48,21 @@ def schema_check(cur):
     return "ok"
 
 
-def health(head):
+def health(probe, head):
     checks = {}
     extra = {"alembic_revision": None, "alembic_head": head}
+
+    def run(cur):
+        checks["postgres"] = db.check(cur, "SELECT 1")
+        if db.check(cur, "SELECT version_num FROM alembic_version") == "ok":
+            row = cur.fetchone()
+            extra["alembic_revision"] = row[0] if row else None
+        checks["schema"] = schema_check(cur)
+
     try:
-        with db.connection("api-health", autocommit=True) as conn, conn.cursor() as cur:
-            checks["postgres"] = db.check(cur, "SELECT 1")
-            if db.check(cur, "SELECT version_num FROM alembic_version") == "ok":
-                row = cur.fetchone()
-                extra["alembic_revision"] = row[0] if row else None
-            checks["schema"] = schema_check(cur)
+        probe.run(run)
     except Exception as exc:
-        checks["postgres"] = error_text(exc)
+        checks = {"postgres": error_text(exc)}
     extra["db"] = checks["postgres"]
     return checks, extra
 
@@ -115,7 +118,8 @@ def main():
     setup(SERVICE)
     migrate()
     head = alembic_head()
-    service = Service(SERVICE, lambda: health(head))
+    probe = db.Probe("api-health")
+    service = Service(SERVICE, lambda: health(probe, head))
     service.route("GET", "/", lambda _body, _query: (200, {"service": SERVICE, "version": service.version, "features": schema.FEATURES}))
     service.route("POST", "/jobs", create_job)
     service.route("GET", "/stats", stats)

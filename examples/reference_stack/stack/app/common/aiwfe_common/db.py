@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import threading
 
 import psycopg2
 
@@ -27,8 +28,10 @@ def connect_kwargs(application_name):
     }
 
 
-def connect(application_name):
-    return psycopg2.connect(**connect_kwargs(application_name))
+def connect(application_name, **extra):
+    kwargs = connect_kwargs(application_name)
+    kwargs.update(extra)
+    return psycopg2.connect(**kwargs)
 
 
 @contextlib.contextmanager
@@ -51,3 +54,36 @@ def check(cursor, sql, params=None):
         return "ok"
     except psycopg2.Error as exc:
         return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+class Probe:
+    """One connection kept open for /health (no new backend, DNS look-up and SCRAM exchange per probe).
+
+    run(func) calls func(cursor) on an autocommit cursor; an error that escapes func (the
+    connection broke, or the server is gone) closes the connection: the next call reconnects.
+    """
+
+    def __init__(self, application_name):
+        self.application_name = application_name
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def run(self, func):
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = connect(self.application_name, options="-c statement_timeout=3000")
+                    self._conn.autocommit = True
+                with self._conn.cursor() as cur:
+                    return func(cur)
+            except Exception:
+                self._close()
+                raise
+
+    def _close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg2.Error:
+                pass
+            self._conn = None

@@ -76,6 +76,17 @@ def http_check(url, timeout):
         return "%s unreachable: %s" % (target, error_text(exc))
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            LOG.warning("client %s went away before the answer (%s)", client_address[0], type(exc).__name__)
+        else:
+            super().handle_error(request, client_address)
+
+
 class Service:
     """Routes plus a health function returning (checks, extra fields)."""
 
@@ -168,8 +179,7 @@ class Service:
                 if not self.path.startswith("/health"):
                     LOG.info("%s %s", self.address_string(), format % args)
 
-        server = ThreadingHTTPServer(("", port), Handler)
-        server.daemon_threads = True
+        server = _Server(("", port), Handler)
         LOG.info("%s %s listening on :%d (python %s)", self.name, self.version, port, sys.version.split()[0])
         try:
             server.serve_forever()

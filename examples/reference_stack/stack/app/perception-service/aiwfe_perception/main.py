@@ -6,7 +6,7 @@ from aiwfe_common.service import Service, env_float, http_check, setup
 
 SERVICE = "perception-service"
 MEMORY_SERVICE_URL = os.environ.get("MEMORY_SERVICE_URL", "http://memory-service:8000")
-TIMEOUT = env_float("DEPENDENCY_TIMEOUT", "1.5")
+TIMEOUT = env_float("DEPENDENCY_TIMEOUT", "2")
 
 
 def health():

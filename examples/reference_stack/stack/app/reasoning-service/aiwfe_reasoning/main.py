@@ -9,7 +9,7 @@ DEPENDENCIES = {
     "perception-service": os.environ.get("PERCEPTION_SERVICE_URL", "http://perception-service:8000"),
     "memory-service": os.environ.get("MEMORY_SERVICE_URL", "http://memory-service:8000"),
 }
-TIMEOUT = env_float("DEPENDENCY_TIMEOUT", "1.5")
+TIMEOUT = env_float("DEPENDENCY_TIMEOUT", "2")
 
 
 def health():

@@ -6,10 +6,12 @@ from aiwfe_common.service import Service, error_text, setup
 SERVICE = "memory-service"
 
 
+PROBE = db.Probe("memory-health")
+
+
 def health():
     try:
-        with db.connection("memory-health", autocommit=True) as conn, conn.cursor() as cur:
-            return {"postgres": db.check(cur, "SELECT 1")}, {}
+        return {"postgres": PROBE.run(lambda cur: db.check(cur, "SELECT 1"))}, {}
     except Exception as exc:
         return {"postgres": error_text(exc)}, {}
 
