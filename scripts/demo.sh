@@ -28,13 +28,13 @@ banner "1/5 deploy the good release $GOOD of the reference stack"
 play playbooks/deploy.yml -e aiwfe_release="$GOOD"
 
 banner "2/5 health before the incident"
-play playbooks/verify.yml | grep -E '"(OK|FAIL) ' || true
+play playbooks/verify.yml | grep -E '^ *- (OK|FAIL) ' || true
 
 banner "3/5 deploy the broken release $BAD (crash-looping image): the deploy fails its health gate"
 if play playbooks/deploy.yml -e aiwfe_release="$BAD" -e aiwfe_health_timeout=30; then
   die "the broken release deployed as healthy: the demo's premise is wrong"
 fi
-play playbooks/verify.yml -e verify_fail=false -e verify_timeout=0 | grep -E '"(OK|FAIL) ' || true
+play playbooks/verify.yml -e verify_fail=false -e verify_timeout=0 | grep -E '^ *- (OK|FAIL) ' || true
 
 banner "4/5 quick rollback: ansible-playbook playbooks/rollback_quick.yml -i $INV"
 start=$EPOCHREALTIME
@@ -42,7 +42,7 @@ play playbooks/rollback_quick.yml
 end=$EPOCHREALTIME
 
 banner "5/5 health after the rollback"
-play playbooks/verify.yml | grep -E '"(OK|FAIL) ' || true
-play playbooks/ledger.yml | grep -E '"20[0-9]{6}T' || true
+play playbooks/verify.yml | grep -E '^ *- (OK|FAIL) ' || true
+play playbooks/ledger.yml | grep -E '20[0-9]{6}T[0-9]{6}Z' || true
 awk -v s="$start" -v e="$end" 'BEGIN { printf "\nTime to recovery (whole rollback_quick.yml run, Ansible start-up included): %.1f s\n", e - s }'
 echo "The stack stays up (project ai_workflow_engine); 'make clean' stops it, keeping its volumes."
