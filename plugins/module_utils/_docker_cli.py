@@ -96,14 +96,14 @@ class DockerCli:
     """Runs docker commands through a run_command callable (AnsibleModule.run_command in modules)."""
 
     def __init__(self, run_command: RunCommand, docker: str = "docker") -> None:
-        self._run_command = run_command
+        self.run_command = run_command
         self.docker = docker
 
     def run(self, argv: list[str], what: str, cwd: str | None = None, check: bool = True) -> tuple[int, str, str]:
         kwargs: dict[str, t.Any] = {}
         if cwd:
             kwargs["cwd"] = cwd
-        rc, out, err = self._run_command(argv, **kwargs)
+        rc, out, err = self.run_command(argv, **kwargs)
         if check and rc != 0:
             raise DockerCliError(f"{what} failed (rc={rc}): {err.strip() or out.strip()}", cmd=argv, rc=rc, stderr=err)
         return rc, out, err

@@ -34,6 +34,16 @@ class DeployRepo:
     def head(self) -> str:
         return self._git("rev-parse", "HEAD")[1].strip()
 
+    def exact_tag(self) -> str | None:
+        rc, out, _err = self._git("describe", "--tags", "--exact-match", "HEAD", check=False)
+        return out.strip() if rc == 0 else None
+
+    def state(self) -> dict[str, t.Any] | None:
+        """Commit, exact tag and dirtiness of HEAD, or None when the directory is not a git work tree."""
+        if not self.is_repo():
+            return None
+        return {"commit": self.head(), "tag": self.exact_tag(), "dirty": bool(self.local_changes())}
+
     def tags(self) -> list[str]:
         return [line for line in self._git("tag", "--list", "--sort=creatordate")[1].splitlines() if line]
 

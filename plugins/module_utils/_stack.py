@@ -12,6 +12,7 @@ import os
 import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._git import DeployRepo
 
 DEFAULT_HASH_FILES = ["compose*.yaml", "compose*.yml", "docker-compose*.yaml", "docker-compose*.yml", ".env",
                       "**/Dockerfile", "**/Caddyfile"]
@@ -53,13 +54,7 @@ def hash_files(directory: str, patterns: t.Sequence[str]) -> dict[str, str]:
 
 def git_state(cli: DockerCli, directory: str) -> dict[str, t.Any] | None:
     """Commit, tag and dirtiness of the deploy directory, or None when it is not a git work tree."""
-    rc, out, _err = cli.run(["git", "-C", directory, "rev-parse", "HEAD"], "git rev-parse", check=False)
-    if rc != 0:
-        return None
-    commit = out.strip()
-    rc, tag, _err = cli.run(["git", "-C", directory, "describe", "--tags", "--exact-match", "HEAD"], "git describe", check=False)
-    _rc, status, _err = cli.run(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"], "git status")
-    return {"commit": commit, "tag": tag.strip() if rc == 0 else None, "dirty": bool(status.strip())}
+    return DeployRepo(cli.run_command, directory).state()
 
 
 def containers_by_service(cli: DockerCli, project: ComposeProject) -> dict[str, dict[str, t.Any]]:

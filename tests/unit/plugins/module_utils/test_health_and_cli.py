@@ -5,11 +5,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _docker_cli as cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _health as health
+from ansible_collections.aiwfe.rollback.plugins.module_utils._git import DeployRepo
 
 RUNNING = {"state": "running", "health": "healthy", "image": "aiwfe/api:v1", "image_id": "sha256:a", "restart_count": 0}
 
@@ -76,3 +78,21 @@ def test_version_is_only_checked_where_there_is_an_endpoint():
 def test_report_line():
     line = health.report_line(health.evaluate_service("api", RUNNING, (200, '{"version": "v1"}'), {}))
     assert line.startswith("OK   api") and "version=v1" in line
+
+
+def test_git_state_of_a_real_repository(tmp_path):
+    def run(argv, **kwargs):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    assert DeployRepo(run, str(tmp_path)).state() is None
+    env = ["-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    for argv in (["init", "-q"], ["add", "."], env + ["commit", "-qm", "r1"], ["tag", "v1"]):
+        assert run(["git", "-C", str(tmp_path)] + argv)[0] == 0
+    state = DeployRepo(run, str(tmp_path)).state()
+    assert state["tag"] == "v1" and not state["dirty"] and len(state["commit"]) == 40
+    (tmp_path / "compose.yaml").write_text("services: {x: {}}\n")
+    assert DeployRepo(run, str(tmp_path)).state()["dirty"]
+    with pytest.raises(Exception, match="unknown release 'v9'"):
+        DeployRepo(run, str(tmp_path)).resolve("v9")
