@@ -36,7 +36,14 @@ stage_units() {
   (cd "$coll" && ansible-test units --python 3.11 --color no)
 }
 
+# Molecule installs the collection it runs in into ~/.ansible/collections; a copy left there by an
+# earlier run would shadow this checkout's code, so drop it before the stages that load the collection.
+drop_stale_copy() {
+  rm -rf "${HOME}/.ansible/collections/ansible_collections/aiwfe/rollback"
+}
+
 stage_lint() {
+  drop_stale_copy
   ansible-lint --offline --profile production
 }
 
@@ -60,6 +67,7 @@ stage_build() {
 
 stage_molecule() {
   local scenario rc=0
+  drop_stale_copy
   for scenario in molecule/*/; do
     scenario=$(basename "$scenario")
     # A state file left by an earlier run would make molecule skip prepare: start from nothing.
