@@ -11,7 +11,6 @@ import json
 import os
 import posixpath
 import re
-import tarfile
 import typing as t
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -23,26 +22,52 @@ class UnsafeArchive(Exception):
     """The archive holds a member that could write outside the volume; the whole archive is refused."""
 
 
-def check_member(member: tarfile.TarInfo) -> None:
-    """Refuse absolute paths, '..' components, links leaving the root, and device files."""
-    name = member.name
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+LISTING_RE = re.compile(r'^(?P<mode>\S+) (?P<owner>\S+)\s+(?P<size>\S+) (?P<date>\S+) (?P<time>\S+) '
+                        r'"(?P<name>(?:[^"\\]|\\.)*)"(?: (?P<rel>->|link to) "(?P<link>(?:[^"\\]|\\.)*)")?$')
+C_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "f": b"\f", "v": b"\v", "a": b"\a", "b": b"\b", "\\": b"\\", '"': b'"', "?": b"?"}
+
+
+def c_unquote(text: str) -> str:
+    """Undo GNU tar's --quoting-style=c (C escapes, octal bytes)."""
+    out = bytearray()
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            nxt = text[index + 1]
+            if nxt in "01234567":
+                digits = re.match(r"[0-7]{1,3}", text[index + 1:]).group(0)
+                out.append(int(digits, 8) & 0xFF)
+                index += 1 + len(digits)
+                continue
+            out += C_ESCAPES.get(nxt, nxt.encode())
+            index += 2
+            continue
+        out += char.encode("utf-8", "surrogateescape")
+        index += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def check_entry(kind: str, name: str, link: str = "") -> None:
+    """Refuse absolute paths, '..' components, links leaving the root, and device files.
+
+    kind is the first character of `tar -tv`'s mode column: '-' file, 'd', 'l' symlink, 'h' hard link,
+    'c' / 'b' devices, 'p' fifo, 's' socket.
+    """
+    if name.startswith("/"):
         raise UnsafeArchive(f"member '{name}' has an absolute path")
     if ".." in name.split("/"):
         raise UnsafeArchive(f"member '{name}' has a '..' component")
-    if member.ischr() or member.isblk():
+    if kind in ("c", "b"):
         raise UnsafeArchive(f"member '{name}' is a device file")
-    if member.issym():
-        target = member.linkname
-        if target.startswith("/"):
-            raise UnsafeArchive(f"symlink '{name}' points to the absolute path '{target}', outside the volume")
-        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(posixpath.normpath(name)), target))
+    if kind == "l":
+        if link.startswith("/"):
+            raise UnsafeArchive(f"symlink '{name}' points to the absolute path '{link}', outside the volume")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(posixpath.normpath(name)), link))
         if resolved == ".." or resolved.startswith("../"):
-            raise UnsafeArchive(f"symlink '{name}' -> '{target}' leaves the volume")
-    if member.islnk():
-        target = member.linkname
-        if target.startswith("/") or ".." in target.split("/"):
-            raise UnsafeArchive(f"hard link '{name}' -> '{target}' leaves the volume")
+            raise UnsafeArchive(f"symlink '{name}' -> '{link}' leaves the volume")
+    if kind == "h" and (link.startswith("/") or ".." in link.split("/")):
+        raise UnsafeArchive(f"hard link '{name}' -> '{link}' leaves the volume")
 
 
 class MemberStats:
@@ -55,14 +80,19 @@ class MemberStats:
         self.other = 0
         self.bytes = 0
 
-    def add(self, member: tarfile.TarInfo) -> None:
-        check_member(member)
-        if member.isfile():
+    def add_listing_line(self, line: str) -> None:
+        """Check and count one line of `tar -tv -P --quoting-style=c --numeric-owner`."""
+        match = LISTING_RE.match(line.rstrip("\n"))
+        if not match:
+            raise UnsafeArchive(f"cannot understand the archive listing line {line.strip()!r}")
+        kind = match.group("mode")[0]
+        check_entry(kind, c_unquote(match.group("name")), c_unquote(match.group("link") or ""))
+        if kind == "-":
             self.files += 1
-            self.bytes += member.size
-        elif member.isdir():
+            self.bytes += int(match.group("size"))
+        elif kind == "d":
             self.dirs += 1
-        elif member.issym() or member.islnk():
+        elif kind in ("l", "h"):
             self.links += 1
         else:
             self.other += 1
@@ -71,12 +101,11 @@ class MemberStats:
         return {"files": self.files, "dirs": self.dirs, "links": self.links, "other": self.other, "bytes": self.bytes}
 
 
-def scan_stream(fileobj: t.IO[bytes]) -> MemberStats:
-    """Read a whole uncompressed tar stream; raises UnsafeArchive or tarfile.TarError."""
+def scan_listing(lines: t.Iterable[str]) -> MemberStats:
+    """Check every member of a `tar -tv` listing; raises UnsafeArchive on the first unsafe one."""
     stats = MemberStats()
-    with tarfile.open(fileobj=fileobj, mode="r|") as archive:
-        for member in archive:
-            stats.add(member)
+    for line in lines:
+        stats.add_listing_line(line)
     return stats
 
 

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fill a directory with mixed data for backup tests and benchmarks:
-one third random bytes, one third compressible text, one third many small files, plus owners, modes,
+one third random bytes, one third compressible text (application log lines), one third many small files, plus owners, modes,
 symlinks, hard links, empty directories and a sparse file.  Usage: make_tree.py ROOT MEGABYTES [SEED]"""
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import os
 import random
 import sys
 
-WORDS = ("rollback release manifest volume backup postgres alembic caddy worker api health "
-         "perception memory reasoning service compose deploy verify restore checksum").split()
+SERVICES = ("api", "worker", "perception-service", "memory-service", "reasoning-service", "postgres", "caddy")
+LEVELS = ("INFO",) * 12 + ("DEBUG",) * 6 + ("WARNING",) * 2 + ("ERROR",)
+MESSAGES = (
+    "GET /health 200 {ms}ms", "POST /jobs 201 {ms}ms job_id={id}", "processed job {id} kind=embedding in {ms}ms",
+    "connection pool size={n} in_use={m}", "checkpoint complete: wrote {n} buffers ({m}.{ms}%)",
+    "memory {id} stored for document {n}", "reasoning step {n} of job {id} took {ms}ms", "retrying request to memory-service ({n}/3)",
+    "alembic revision 0004 is current", "cache miss for key doc:{id}", "worker heartbeat jobs_processed={n}",
+    "upstream api:8000 responded {ms}ms", "slow query ({ms}ms): SELECT * FROM jobs WHERE status = 'queued' LIMIT {n}",
+)
 
 
 def fill(root: str, megabytes: int, seed: int = 7) -> None:
@@ -28,11 +35,18 @@ def fill(root: str, megabytes: int, seed: int = 7) -> None:
             left -= chunk
     os.makedirs(os.path.join(root, "text"), exist_ok=True)
     with open(os.path.join(root, "text", "log.txt"), "w", encoding="utf-8") as handle:
-        written = 0
+        # Application log lines: what a service volume really holds.
+        written, clock = 0, 1_764_000_000.0
         while written < third:
-            line = " ".join(rng.choice(WORDS) for _ in range(12)) + f" {rng.randint(0, 10 ** 6)}\n"
-            handle.write(line)
-            written += len(line)
+            lines = []
+            for _ in range(2000):
+                clock += rng.random() * 0.05
+                message = rng.choice(MESSAGES).format(ms=rng.randint(1, 999), id=rng.randint(1, 10 ** 6), n=rng.randint(1, 500),
+                                                      m=rng.randint(0, 99))
+                lines.append(f"{clock:.3f} {rng.choice(LEVELS):<7} {rng.choice(SERVICES)}: {message}\n")
+            block = "".join(lines)
+            handle.write(block)
+            written += len(block)
     small = os.path.join(root, "small")
     count = max(10, third // 4096)
     for index in range(count):

@@ -5,64 +5,71 @@
 from __future__ import annotations
 
 import datetime
-import io
 import json
-import tarfile
 
 import pytest
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _archive as archive
 
 
-def member(name, kind="file", link=""):
-    info = tarfile.TarInfo(name)
-    info.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE,
-                 "chr": tarfile.CHRTYPE, "blk": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}[kind]
-    info.linkname = link
-    return info
-
-
-@pytest.mark.parametrize("info", [
-    member("."), member("./a/b.txt"), member("a/../b.txt".replace("../", "")), member("dir", "dir"),
-    member("a/link", "sym", "b.txt"), member("a/up", "sym", "../c.txt"), member("a/b/deep", "sym", "../../top"),
-    member("hard", "hard", "a/b.txt"), member("pipe", "fifo"),
+@pytest.mark.parametrize("kind, name, link", [
+    ("d", "./", ""), ("-", "./a/b.txt", ""), ("d", "dir/", ""), ("l", "a/link", "b.txt"), ("l", "a/up", "../c.txt"),
+    ("l", "a/b/deep", "../../top"), ("h", "hard", "a/b.txt"), ("p", "pipe", ""), ("-", "a..b/c..", ""),
 ])
-def test_safe_members(info):
-    archive.check_member(info)
+def test_safe_entries(kind, name, link):
+    archive.check_entry(kind, name, link)
 
 
-@pytest.mark.parametrize("info, reason", [
-    (member("/etc/passwd"), "absolute path"),
-    (member("a/../../x"), "'..' component"),
-    (member(".."), "'..' component"),
-    (member("dev", "chr"), "device file"),
-    (member("disk", "blk"), "device file"),
-    (member("a/link", "sym", "/etc"), "absolute path"),
-    (member("a/link", "sym", "../../etc"), "leaves the volume"),
-    (member("link", "sym", ".."), "leaves the volume"),
-    (member("hard", "hard", "../outside"), "leaves the volume"),
-    (member("hard", "hard", "/etc/shadow"), "leaves the volume"),
+@pytest.mark.parametrize("kind, name, link, reason", [
+    ("-", "/etc/passwd", "", "absolute path"),
+    ("-", "a/../../x", "", "'..' component"),
+    ("d", "..", "", "'..' component"),
+    ("c", "dev", "", "device file"),
+    ("b", "disk", "", "device file"),
+    ("l", "a/link", "/etc", "absolute path"),
+    ("l", "a/link", "../../etc", "leaves the volume"),
+    ("l", "link", "..", "leaves the volume"),
+    ("h", "hard", "../outside", "leaves the volume"),
+    ("h", "hard", "/etc/shadow", "leaves the volume"),
 ])
-def test_unsafe_members(info, reason):
+def test_unsafe_entries(kind, name, link, reason):
     with pytest.raises(archive.UnsafeArchive, match=reason):
-        archive.check_member(info)
+        archive.check_entry(kind, name, link)
 
 
-def test_scan_refuses_whole_archive_and_counts():
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        ok = tarfile.TarInfo("ok.txt")
-        ok.size = 2
-        tar.addfile(ok, io.BytesIO(b"ok"))
-    buf.seek(0)
-    assert archive.scan_stream(buf).as_dict() == {"files": 1, "dirs": 0, "links": 0, "other": 0, "bytes": 2}
-    evil = io.BytesIO()
-    with tarfile.open(fileobj=evil, mode="w") as tar:
-        tar.addfile(ok, io.BytesIO(b"ok"))
-        tar.addfile(member("../evil"), io.BytesIO(b""))
-    evil.seek(0)
-    with pytest.raises(archive.UnsafeArchive):
-        archive.scan_stream(evil)
+# Recorded from GNU tar 1.34: tar -tv -P --quoting-style=c --numeric-owner
+LISTING = r"""drwxr-xr-x 0/0               0 2026-11-25 19:13 "./"
+drwxr-xr-x 0/0               0 2026-11-25 19:13 "./d/"
+-rw-r--r-- 0/0               3 2026-11-25 19:13 "./d/a b.txt"
+-rw-r--r-- 0/0               1 2026-11-25 19:13 "./d/we\"ird\nname"
+hrw-r--r-- 0/0               0 2026-11-25 19:13 "./d/h" link to "./d/a b.txt"
+prw-r--r-- 0/0               0 2026-11-25 19:13 "./d/p"
+lrwxrwxrwx 0/0               0 2026-11-25 19:13 "./d/l" -> "a b.txt"
+-rw-r--r--+ 999/998     12345 2026-11-25 19:13 "./d/caf\303\251"
+"""
+
+
+def test_scan_listing_counts():
+    stats = archive.scan_listing(LISTING.splitlines(True))
+    assert stats.as_dict() == {"files": 3, "dirs": 2, "links": 2, "other": 1, "bytes": 12349}
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('crw-r--r-- 0/0             1,3 1970-01-01 00:00 "dev-null"', "device file"),
+    ('-rw-r--r-- 0/0               4 1970-01-01 00:00 "/etc/aiwfe-escaped"', "absolute path"),
+    ('-rw-r--r-- 0/0               4 1970-01-01 00:00 "sub/../../escaped.txt"', "'..' component"),
+    ('lrw-r--r-- 0/0               0 1970-01-01 00:00 "link" -> "../../../etc"', "leaves the volume"),
+    ('-rw-r--r-- 0/0               4 1970-01-01 00:00 "\\056\\056/x"', "'..' component"),
+    ("garbage", "cannot understand"),
+])
+def test_scan_listing_refuses(line, reason):
+    with pytest.raises(archive.UnsafeArchive, match=reason):
+        archive.scan_listing(["-rw-r--r-- 0/0 3 1970-01-01 00:00 \"ok.txt\"\n", line + "\n"])
+
+
+def test_c_unquote():
+    assert archive.c_unquote(r"we\"ird\nname") == 'we"ird\nname'
+    assert archive.c_unquote(r"caf\303\251") == "café"
 
 
 def _backup(directory, volume, stamp):

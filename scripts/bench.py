@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""make bench: aiwfe.rollback.volume_backup against the runbook's own way, side by side, in one run.
+
+The runbook's way: `tar czf` of the volume through a helper container, then sha256sum of the archive;
+restore with `tar xzf` through a helper container after checking the sha256. Ours: the module, run by
+ansible, with its checksum and verification included. Data: AIWFE_BENCH_MB (default 1024) of mixed
+data (random, compressible text, many small files). Page cache warm for both (each reads it once first)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MB = int(os.environ.get("AIWFE_BENCH_MB", "1024"))
+WORK = os.environ.get("AIWFE_BENCH_DIR", "/var/tmp/aiwfe-bench")
+VOLUME = "aiwfe_bench_data"
+IMAGE = "local/debian:bookworm"
+
+
+def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
+
+
+def timed(argv: list[str]) -> tuple[float, str]:
+    start = time.monotonic()
+    out = run(argv).stdout
+    return time.monotonic() - start, out
+
+
+def mountpoint(volume: str) -> str:
+    return run(["docker", "volume", "inspect", "-f", "{{.Mountpoint}}", volume]).stdout.strip()
+
+
+def module(args: dict) -> tuple[float, dict]:
+    argv = [os.path.join(ROOT, ".venv/bin/ansible"), "-i", os.path.join(ROOT, "inventories/local"), "localhost",
+            "-m", "aiwfe.rollback.volume_backup", "-a", json.dumps(args), "-o"]
+    start = time.monotonic()
+    out = run(argv, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")).stdout
+    elapsed = time.monotonic() - start
+    return elapsed, json.loads(out.split("=>", 1)[1])
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    os.makedirs(f"{WORK}/runbook", mode=0o700)
+    for vol in (VOLUME, VOLUME + "_r1", VOLUME + "_r2"):
+        subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True, check=False)
+        run(["docker", "volume", "create", vol])
+    try:
+        print(f"making {MB} MiB of mixed data in volume {VOLUME} ...", flush=True)
+        run([sys.executable, os.path.join(ROOT, "tests/tools/make_tree.py"), mountpoint(VOLUME), str(MB)])
+        data_bytes = int(run(["du", "-s", "--block-size=1", mountpoint(VOLUME)]).stdout.split()[0])
+        run(["tar", "-C", mountpoint(VOLUME), "-cf", "/dev/null", "."])  # warm the page cache for both
+
+        rb_backup, _ = timed(["docker", "run", "--rm", "-v", f"{VOLUME}:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
+                              "tar", "czf", "/backup/data.tar.gz", "-C", "/data", "."])
+        rb_sum, rb_sha = timed(["sha256sum", f"{WORK}/runbook/data.tar.gz"])
+        rb_backup += rb_sum
+        ours_backup, result = module({"volume": VOLUME, "backup_dir": f"{WORK}/ours"})
+        archive = result["archive"]
+
+        rb_check, _ = timed(["sha256sum", f"{WORK}/runbook/data.tar.gz"])
+        rb_restore, _ = timed(["docker", "run", "--rm", "-v", f"{VOLUME}_r1:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
+                               "tar", "xzf", "/backup/data.tar.gz", "-C", "/data"])
+        rb_restore += rb_check
+        ours_restore, restored = module({"state": "restore", "volume": VOLUME + "_r2", "backup_dir": f"{WORK}/ours", "archive": archive})
+
+        same = run([sys.executable, os.path.join(ROOT, "tests/tools/tree_snapshot.py"), mountpoint(VOLUME)]).stdout == \
+            run([sys.executable, os.path.join(ROOT, "tests/tools/tree_snapshot.py"), mountpoint(VOLUME + "_r2")]).stdout
+        rb_size = os.path.getsize(f"{WORK}/runbook/data.tar.gz")
+        ours_size = os.path.getsize(archive)
+        mb = data_bytes / 1e6
+        print(f"\nvolume backup/restore, {data_bytes / 2**20:.0f} MiB of mixed data on disk, {os.cpu_count()} cores")
+        print(f"{'':22}{'runbook (tar czf)':>20}{'aiwfe.rollback':>18}{'ratio':>9}")
+        print(f"{'backup + sha256':22}{rb_backup:>18.1f} s{ours_backup:>16.1f} s{rb_backup / ours_backup:>8.1f}x")
+        print(f"{'  MB/s':22}{mb / rb_backup:>20.0f}{mb / ours_backup:>18.0f}")
+        print(f"{'restore + sha256':22}{rb_restore:>18.1f} s{ours_restore:>16.1f} s{rb_restore / ours_restore:>8.1f}x")
+        print(f"{'  MB/s':22}{mb / rb_restore:>20.0f}{mb / ours_restore:>18.0f}")
+        print(f"{'archive size':22}{rb_size / 2**20:>16.0f} MiB{ours_size / 2**20:>14.0f} MiB{rb_size / ours_size:>8.2f}x")
+        print(f"module's own timing: backup {result['manifest']['seconds']}, restore {restored['seconds']}; "
+              f"wall times include ansible start-up; ours also verifies (full read + member scan)")
+        print(f"restored tree identical to the original (modes, owners, links, sparse): {same}")
+        print(f"runbook sha256 {rb_sha.split()[0][:16]}..., ours {result['manifest']['sha256'][:16]}...")
+    finally:
+        for vol in [VOLUME, VOLUME + "_r1", VOLUME + "_r2"] + run(["docker", "volume", "ls", "-q", "--filter", f"name={VOLUME}"]).stdout.split():
+            subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True, check=False)
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
