@@ -5,11 +5,12 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup images demo test sanity units lint molecule build clean
+.PHONY: help setup images demo test bench sanity units lint molecule build clean
 
 help:
 	@echo "make demo   - set up, deploy the reference stack, break it, roll it back (local inventory)"
 	@echo "make test   - set up, then sanity, units, ansible-lint, galaxy build, molecule on the real engine"
+	@echo "make bench  - benchmarks, side by side with the runbook's own commands (not part of make test)"
 	@echo "make setup  - only the set-up (idempotent; every other target runs it)"
 	@echo "make sanity|units|lint|build|molecule - one test stage"
 	@echo "make clean  - remove the reference stack containers of the demo (keeps volumes), build/ and .cache/"
@@ -25,6 +26,9 @@ demo: setup
 
 test: setup
 	@bash scripts/test.sh
+
+bench: setup
+	@$(VENV)/bin/python scripts/bench.py
 
 sanity units lint build molecule: setup
 	@bash scripts/test.sh $@
