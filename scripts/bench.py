@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 aiwfe.rollback contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""make bench: aiwfe.rollback.volume_backup against the runbook's own way, side by side, in one run.
+"""make bench (run as: python3 scripts/bench.py): aiwfe.rollback.volume_backup against the runbook's own way, side by side, in one run.
 
 The runbook's way: `tar czf` of the volume through a helper container, then sha256sum of the archive;
 restore with `tar xzf` through a helper container after checking the sha256. Ours: the module, run by
@@ -43,8 +42,9 @@ def module(args: dict) -> tuple[float, dict]:
     argv = [os.path.join(ROOT, ".venv/bin/ansible"), "-i", os.path.join(ROOT, "inventories/local"), "localhost",
             "-m", "aiwfe.rollback.volume_backup", "-a", json.dumps(args), "-o"]
     start = time.monotonic()
-    out = run(argv, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")).stdout
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal")
+    out = run(argv, env=env).stdout
     elapsed = time.monotonic() - start
     return elapsed, json.loads(out.split("=>", 1)[1])
 
@@ -61,16 +61,16 @@ def main() -> None:
         data_bytes = int(run(["du", "-s", "--block-size=1", mountpoint(VOLUME)]).stdout.split()[0])
         run(["tar", "-C", mountpoint(VOLUME), "-cf", "/dev/null", "."])  # warm the page cache for both
 
-        rb_backup, _ = timed(["docker", "run", "--rm", "-v", f"{VOLUME}:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
-                              "tar", "czf", "/backup/data.tar.gz", "-C", "/data", "."])
+        rb_backup, _out = timed(["docker", "run", "--rm", "-v", f"{VOLUME}:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
+                                 "tar", "czf", "/backup/data.tar.gz", "-C", "/data", "."])
         rb_sum, rb_sha = timed(["sha256sum", f"{WORK}/runbook/data.tar.gz"])
         rb_backup += rb_sum
         ours_backup, result = module({"volume": VOLUME, "backup_dir": f"{WORK}/ours"})
         archive = result["archive"]
 
-        rb_check, _ = timed(["sha256sum", f"{WORK}/runbook/data.tar.gz"])
-        rb_restore, _ = timed(["docker", "run", "--rm", "-v", f"{VOLUME}_r1:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
-                               "tar", "xzf", "/backup/data.tar.gz", "-C", "/data"])
+        rb_check, _out = timed(["sha256sum", f"{WORK}/runbook/data.tar.gz"])
+        rb_restore, _out = timed(["docker", "run", "--rm", "-v", f"{VOLUME}_r1:/data", "-v", f"{WORK}/runbook:/backup", IMAGE,
+                                  "tar", "xzf", "/backup/data.tar.gz", "-C", "/data"])
         rb_restore += rb_check
         ours_restore, restored = module({"state": "restore", "volume": VOLUME + "_r2", "backup_dir": f"{WORK}/ours", "archive": archive})
 

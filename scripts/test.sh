@@ -53,7 +53,7 @@ stage_build() {
   ansible-galaxy collection build --force --output-path "$out" . || return 1
   tmp=$(mktemp -d)
   ansible-galaxy collection install --offline --no-deps -p "$tmp" "$out"/aiwfe-rollback-*.tar.gz || return 1
-  for m in release_snapshot release_info compose_pin stack_health deploy_checkout volume_backup; do
+  for m in release_snapshot release_info compose_pin stack_health deploy_checkout volume_backup volume_backup_info postgres_dump; do
     ANSIBLE_COLLECTIONS_PATH="$tmp:$ROOT/.venv/collections" ansible-doc -t module "aiwfe.rollback.$m" >/dev/null \
       || { echo "ansible-doc failed for $m"; return 1; }
   done

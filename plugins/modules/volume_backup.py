@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: volume_backup
-short_description: Back up, verify, list, prune and restore Docker named volumes
+short_description: Back up, verify, prune and restore Docker named volumes
 version_added: 0.1.0
 description:
   - V(backup) streams the volume through C(tar) and a multi-threaded compressor (zstd when available, else gzip/pigz)
@@ -22,7 +22,8 @@ description:
   - V(restore) refuses the whole archive when any member has an absolute path, a C(..) component, a link leaving the
     volume or is a device file; it extracts into a fresh staging volume while verifying, and only when everything
     agrees swaps the data in, keeping the old data as a new volume named in RV(kept_volume).
-  - V(list) lists the backups in O(backup_dir); V(prune) applies O(keep) / O(max_age_days).
+  - V(prune) applies O(keep) / O(max_age_days) after verifying the newest backup.
+  - M(aiwfe.rollback.volume_backup_info) lists the backups.
 author: aiwfe.rollback maintainers (@aiwfe)
 attributes:
   check_mode:
@@ -35,12 +36,12 @@ attributes:
   idempotent:
     description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: partial
-    details: V(verify) and V(list) never change anything; every V(backup) makes a new archive and every V(restore) restores.
+    details: V(verify) never changes anything; every V(backup) makes a new archive and every V(restore) restores.
 options:
   state:
     description: What to do.
     type: str
-    choices: [backup, verify, restore, list, prune]
+    choices: [backup, verify, restore, prune]
     default: backup
   volume:
     description: The named volume. Required for V(backup) and V(restore) of an archive given by path is optional (defaults to the archive's volume).
@@ -122,11 +123,6 @@ manifest:
   description: The archive's manifest (volume, sha256, archive_bytes, members counts, compression, tools, seconds).
   returned: when an archive is involved
   type: dict
-backups:
-  description: Backups in O(backup_dir) (of O(volume) when given), oldest first, each with path, volume, stamp and manifest.
-  returned: state is list
-  type: list
-  elements: dict
 pruned:
   description: Archives deleted (or, in check mode, that would be).
   returned: always
@@ -358,9 +354,6 @@ class Runner:
             raise
         os.mkdir(staged)
 
-    def list_backups(self) -> None:
-        self.result["backups"] = list_backups(self.params["backup_dir"], self.params["volume"])
-
     def prune_verified(self) -> None:
         """Prune only when the newest backup verifies."""
         self.verify()
@@ -370,7 +363,7 @@ class Runner:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["backup", "verify", "restore", "list", "prune"], "default": "backup"},
+            "state": {"type": "str", "choices": ["backup", "verify", "restore", "prune"], "default": "backup"},
             "volume": {"type": "str"},
             "backup_dir": {"type": "path", "required": True},
             "archive": {"type": "str", "default": "latest"},
@@ -393,7 +386,7 @@ def main() -> None:
     runner = Runner(module)
     try:
         actions = {"backup": runner.backup, "verify": runner.verify, "restore": runner.restore,
-                   "list": runner.list_backups, "prune": runner.prune_verified}
+                   "prune": runner.prune_verified}
         actions[module.params["state"]]()
     except DockerCliError as exc:
         module.fail_json(**dict(runner.result, **exc.as_fail_kwargs()))

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) 2026 aiwfe.rollback contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -39,7 +38,7 @@ def fill(root: str, megabytes: int, seed: int = 7) -> None:
         written, clock = 0, 1_764_000_000.0
         while written < third:
             lines = []
-            for _ in range(2000):
+            for _line in range(2000):
                 clock += rng.random() * 0.05
                 message = rng.choice(MESSAGES).format(ms=rng.randint(1, 999), id=rng.randint(1, 10 ** 6), n=rng.randint(1, 500),
                                                       m=rng.randint(0, 99))
