@@ -170,14 +170,6 @@ def create_archive(tar_argv: list[str], comp_argv: list[str], decomp_argv: list[
     return digest.hexdigest(), verifier.finish(tmp_path)
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def stream_archive(path: str, extract_dir: str | None = None) -> tuple[str, MemberStats]:
     """Read the archive once: sha256 of the file, full decompression, member scan, optional extraction.
 

@@ -117,8 +117,8 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_
 from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import (
     PostgresError, Target, check_dump, client_version, dump, facts, restore,
 )
-from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
-from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import VolumeError, write_manifest_and_publish, sha256_of
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service, sha256_file
+from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import VolumeError, write_manifest_and_publish
 
 
 def make_dump(target: Target, directory: str, label: str = "") -> tuple[str, dict]:
@@ -183,7 +183,7 @@ def main() -> None:
         if manifest is None:
             module.fail_json(msg=f"{path} has no readable manifest: it is not a complete dump; nothing was changed")
         result.update(dump_file=path, manifest=manifest)
-        if sha256_of(path) != manifest.get("sha256"):
+        if sha256_file(path) != manifest.get("sha256"):
             module.fail_json(msg=f"checksum mismatch for {path}: the dump is damaged; nothing was changed", **result)
         check_dump(target, path)
         if params["state"] == "verify" or module.check_mode:
