@@ -25,7 +25,10 @@ IMAGE = "local/debian:bookworm"
 
 
 def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        sys.exit(f"bench: {' '.join(argv)[:200]} failed (rc={proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return proc
 
 
 def timed(argv: list[str]) -> tuple[float, str]:
@@ -73,7 +76,8 @@ secrets:
 
 
 def db_bench() -> None:
-    """pg_dump/pg_restore of a database of DB_MB (default 1100) MB: the runbook's plain dump vs the module."""
+    """pg_dump/pg_restore of a database of AIWFE_BENCH_DB_MB (default 1100) MB: the runbook's plain dump vs the module.
+    AIWFE_BENCH_ONLY=db runs only this part."""
     size_mb = int(os.environ.get("AIWFE_BENCH_DB_MB", "1100"))
     project_dir = f"{WORK}/db"
     os.makedirs(project_dir, mode=0o700)
@@ -90,7 +94,7 @@ def db_bench() -> None:
         print(f"filling a {size_mb} MB table ({rows} rows of 1 kB) ...", flush=True)
         run(exec_psql + ["-d", "ai_workflow_engine", "-c",
                          "CREATE TABLE documents AS SELECT g AS id, now() AS created_at, md5(g::text) || "
-                         f"repeat(md5((g * 7919)::text), 30) AS body FROM generate_series(1, {rows}) g"])
+                         f"repeat(md5((g::bigint * 7919)::text), 30) AS body FROM generate_series(1, {rows}) g"])
         db_size = int(run(exec_psql + ["-d", "ai_workflow_engine", "-tAc", "SELECT pg_database_size('ai_workflow_engine')"]).stdout)
         start = time.monotonic()
         with open(f"{WORK}/db/runbook.sql", "wb") as out:
@@ -121,6 +125,14 @@ def db_bench() -> None:
 
 
 def main() -> None:
+    if os.environ.get("AIWFE_BENCH_ONLY") == "db":
+        shutil.rmtree(WORK, ignore_errors=True)
+        os.makedirs(WORK, mode=0o700)
+        try:
+            db_bench()
+        finally:
+            shutil.rmtree(WORK, ignore_errors=True)
+        return
     shutil.rmtree(WORK, ignore_errors=True)
     os.makedirs(f"{WORK}/runbook", mode=0o700)
     for vol in (VOLUME, VOLUME + "_r1", VOLUME + "_r2"):
