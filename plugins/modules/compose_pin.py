@@ -20,18 +20,16 @@ description:
   - Bringing the containers up is left to M(community.docker.docker_compose_v2) with RV(compose_files).
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
+  - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
   - aiwfe.rollback.compose.LEDGER
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Returns the plan and the diff of the pin file; writes and tags nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: full
 options:
   release:

@@ -18,15 +18,14 @@ description:
     staging directory, checks every file against the manifest, and only then puts the files in place one by one
     (atomic renames). Files not in the archive are left alone.
 author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: partial
     details: A V(restore) whose files already match changes nothing; every V(backup) makes a new archive.
 options:

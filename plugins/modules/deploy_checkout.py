@@ -15,16 +15,15 @@ description:
   - Fails, changing nothing, when the release is unknown (the message lists the known tags) or when tracked files
     have uncommitted changes (unless O(allow_dirty)), so local edits are never silently thrown away.
 author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the commit before and after.
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: full
 options:
   project_dir:

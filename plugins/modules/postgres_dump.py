@@ -21,17 +21,15 @@ description:
   - The password goes to the container on standard input, never on a command line, and never into the output.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
+  - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: A dump or restore in check mode checks the connection (and the dump) and reports; nothing is written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: partial
     details: V(verify) never changes anything; every V(dump) writes a new dump and every V(restore) restores.
 options:

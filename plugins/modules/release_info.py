@@ -16,17 +16,15 @@ description:
     picks the same release.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
+  - aiwfe.rollback.attributes
   - aiwfe.rollback.compose.LEDGER
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: full
 options:
   project_name:

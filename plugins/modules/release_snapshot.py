@@ -19,18 +19,16 @@ description:
   - When the newest manifest already describes the same state, nothing is written and RV(ignore:changed) is false.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
+  - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
   - aiwfe.rollback.compose.LEDGER
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Computes the manifest and reports whether it would be written; writes and tags nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: full
     details: Recording an unchanged state again changes nothing.
 options:

@@ -25,16 +25,15 @@ description:
   - V(prune) applies O(keep) / O(max_age_days) after verifying the newest backup.
   - M(aiwfe.rollback.volume_backup_info) lists the backups.
 author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Backups and prunes are reported, not made; a restore in check mode verifies the archive and reports the plan.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: partial
     details: V(verify) never changes anything; every V(backup) makes a new archive and every V(restore) restores.
 options:

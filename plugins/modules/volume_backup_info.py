@@ -14,15 +14,14 @@ description:
   - Lists the backups (archive plus manifest) in a backup directory, oldest first. Archives without a manifest,
     and temporary files of unfinished backups, are not backups and are not listed. Never changes anything.
 author: aiwfe.rollback maintainers (@aiwfe)
+extends_documentation_fragment:
+  - aiwfe.rollback.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode with the same arguments, the second run indicates no change.
     support: full
 options:
   backup_dir:
