@@ -283,7 +283,7 @@ def acquire(path: str, project: str, owner: str, operation: str, pid: int | None
         if not check_mode:
             create_exclusive(path, mine)
         return {"changed": True, "token": token, "lock": mine, "previous": None, "stale": "",
-                "msg": f"{'would take' if check_mode else 'took'} the lock {path} for {operation}"}
+                "msg": f"{'would take' if check_mode else 'took'} the lock {path} for {operation} (token {token})"}
     if current["token"] == token:
         return {"changed": False, "token": token, "lock": current, "previous": None, "stale": "",
                 "msg": f"the lock {path} is already held by this run (token {token})"}
@@ -293,17 +293,19 @@ def acquire(path: str, project: str, owner: str, operation: str, pid: int | None
                        f"{describe(current, now)}. Nothing was changed: look at the lock again "
                        "(ansible-playbook playbooks/unlock.yml) and name its token.")
     if not (break_token or (stale and steal_stale)):
-        state = f"a stale lock ({stale})" if stale else "the lock"
-        raise LockHeld(f"Another operation holds {state} for project {project}: {describe(current, now)}. "
-                       f"Wait for it to finish. {how_to_clear(path, current['token'])}"
-                       f"{' Or set steal_stale (-e aiwfe_lock_steal_stale=true) to take over stale locks.' if stale else ''}"
-                       " Nothing was changed.")
+        if stale:
+            head = f"Another operation holds a stale lock ({stale}) for project {project}"
+            tail = " Or set steal_stale (-e aiwfe_lock_steal_stale=true) to take over stale locks."
+        else:
+            head, tail = f"Another operation holds the lock for project {project}", ""
+        raise LockHeld(f"{head}: {describe(current, now)}. {'' if stale else 'Wait for it to finish. '}"
+                       f"{how_to_clear(path, current['token'])}{tail} Nothing was changed.")
     why = f"named by break_token{f', stale: {stale}' if stale else ''}" if break_token else f"stale: {stale}"
     if not check_mode:
         remove_if(path, current["token"])
         create_exclusive(path, mine)
     return {"changed": True, "token": token, "lock": mine, "previous": current, "stale": stale,
-            "msg": f"{'would take' if check_mode else 'took'} over the lock {path} from {describe(current, now)} ({why})"}
+            "msg": f"{'would take' if check_mode else 'took'} over the lock {path} from {describe(current, now)} ({why}); token {token}"}
 
 
 def release(path: str, token: str = "", break_token: str = "", check_mode: bool = False,

@@ -112,7 +112,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-path:
+lock_file:
   description: The lock file.
   returned: always
   type: str
@@ -196,10 +196,10 @@ def main() -> None:
                 token=params["token"], break_token=params["break_token"], steal_stale=params["steal_stale"],
                 max_age=params["max_age"], check_mode=module.check_mode)
     except LockError as exc:
-        module.fail_json(msg=str(exc), path=path)
+        module.fail_json(msg=str(exc), lock_file=path)
     if result.get("stale") and result["changed"]:
         module.warn(result["msg"])
-    module.exit_json(path=path, **result)
+    module.exit_json(lock_file=path, **result)
 
 
 if __name__ == "__main__":
