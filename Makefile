@@ -11,6 +11,7 @@ help:
 	@echo "make demo   - set up, deploy the reference stack, break it, roll it back (local inventory)"
 	@echo "make test   - set up, then sanity, units, ansible-lint, galaxy build, molecule on the real engine"
 	@echo "make bench  - benchmarks, side by side with the runbook's own commands (not part of make test)"
+	@echo "             AIWFE_BENCH_ONLY=db|rollback make bench - one part (rollback: time to recovery vs runbook section 1)"
 	@echo "make setup  - only the set-up (idempotent; every other target runs it)"
 	@echo "make sanity|units|lint|build|molecule - one test stage"
 	@echo "make clean  - remove the reference stack containers of the demo (keeps volumes), build/ and .cache/"

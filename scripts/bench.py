@@ -6,16 +6,25 @@
 The runbook's way: `tar czf` of the volume through a helper container, then sha256sum of the archive;
 restore with `tar xzf` through a helper container after checking the sha256. Ours: the module, run by
 ansible, with its checksum and verification included. Data: AIWFE_BENCH_MB (default 1024) of mixed
-data (random, compressible text, many small files). Page cache warm for both (each reads it once first)."""
+data (random, compressible text, many small files). Page cache warm for both (each reads it once first).
+
+Parts: AIWFE_BENCH_ONLY=db (database dump/restore), AIWFE_BENCH_ONLY=rollback (time to recovery of a quick
+rollback against the runbook's section 1); without it, volumes, then db (AIWFE_BENCH_DB=0 skips it), then
+rollback (AIWFE_BENCH_ROLLBACK=0 skips it)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import ssl
+import statistics
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MB = int(os.environ.get("AIWFE_BENCH_MB", "1024"))
@@ -124,7 +133,171 @@ def db_bench() -> None:
         subprocess.run(compose + ["down", "-v"], capture_output=True, check=False)
 
 
+RB_PROJECT = "aiwfe_bench_rb"
+RB_PORT = "19243"
+RB_WORK = os.environ.get("AIWFE_BENCH_RB_DIR", "/var/tmp/aiwfe-bench-rb")
+RB_GOOD = "v1.2.0"
+RB_BAD = "v1.3.0-crashloop"
+RB_APP_SERVICES = ("api", "worker", "perception-service", "memory-service", "reasoning-service")
+
+
+def rb_health(env: dict[str, str]) -> tuple[bool, str]:
+    """Every app service's /health (200, status ok, version RB_GOOD) and HTTPS through Caddy, polled directly."""
+    proc = subprocess.run(["docker", "compose", "-p", RB_PROJECT, "ps", "--format", "json"], capture_output=True,
+                          text=True, check=False, env=env)
+    ports = {}
+    for line in proc.stdout.splitlines():
+        entry = json.loads(line)
+        for pub in entry.get("Publishers") or []:
+            if pub.get("TargetPort") == 8000 and pub.get("PublishedPort"):
+                ports[entry["Service"]] = pub["PublishedPort"]
+    urls = [(name, f"http://127.0.0.1:{ports[name]}/health") for name in RB_APP_SERVICES if name in ports]
+    missing = [name for name in RB_APP_SERVICES if name not in ports]
+    if missing:
+        return False, f"not published: {', '.join(missing)}"
+    urls.append(("https-via-caddy", f"https://localhost:{RB_PORT}/health"))
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    for name, url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=2, context=insecure if url.startswith("https") else None) as resp:
+                body = json.loads(resp.read())
+        except (OSError, ValueError) as exc:
+            return False, f"{name}: {exc}"
+        if body.get("status") != "ok" or body.get("version") != RB_GOOD:
+            return False, f"{name}: {body.get('status')} {body.get('version')}"
+    return True, "all green"
+
+
+def rb_wait_green(start: float, env: dict[str, str], timeout: float = 300) -> float:
+    """Seconds from ``start`` until every endpoint is green (polled every 0.2 s)."""
+    last = ""
+    while time.monotonic() - start < timeout:
+        green, last = rb_health(env)
+        if green:
+            return time.monotonic() - start
+        time.sleep(0.2)
+    sys.exit(f"bench: the stack did not become green within {timeout:.0f} s ({last})")
+
+
+def rollback_bench() -> None:
+    """Time to recovery from a crash-looping release: rollback_quick.yml vs the runbook's section 1, alternating.
+
+    AIWFE_BENCH_ONLY=rollback runs only this part; AIWFE_BENCH_RB_RUNS (default 3) runs of each."""
+    runs = int(os.environ.get("AIWFE_BENCH_RB_RUNS", "3"))
+    project_dir = f"{RB_WORK}/ai_workflow_engine"
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), AIWFE_HTTPS_PORT=RB_PORT,
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env.pop("COMPOSE_PROJECT_NAME", None)
+    shutil.rmtree(RB_WORK, ignore_errors=True)
+    os.makedirs(RB_WORK, mode=0o700)
+    variables = {
+        "aiwfe_project_dir": project_dir, "aiwfe_project_name": RB_PROJECT, "aiwfe_compose_files": [],
+        "aiwfe_ledger_dir": f"{RB_WORK}/ledger", "aiwfe_backup_dir": f"{RB_WORK}/backups",
+        "aiwfe_compose_env": {"AIWFE_HTTPS_PORT": RB_PORT}, "aiwfe_fixed_ports": [int(RB_PORT)],
+        "aiwfe_health_timeout": 120, "aiwfe_release_is_version": True, "aiwfe_reference_stack": True,
+        "aiwfe_health_urls": [{"name": "https-via-caddy", "url": f"https://localhost:{RB_PORT}/health",
+                               "validate_certs": False}],
+        "aiwfe_db_password_file": f"{project_dir}/secrets/postgres_password",
+        "ansible_python_interpreter": os.path.join(ROOT, ".venv/bin/python"),
+    }
+    with open(f"{RB_WORK}/vars.json", "w", encoding="utf-8") as handle:
+        json.dump(variables, handle)
+    playbook = [os.path.join(ROOT, ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
+                "-e", f"@{RB_WORK}/vars.json"]
+    compose = ["docker", "compose", "-p", RB_PROJECT]
+
+    profile: list[list[tuple[float, str]]] = []  # per run of ours: (seconds, task) from ansible.posix.profile_tasks
+
+    def ansible(name: str, *extra: str, expect_ok: bool = True, profiled: bool = False) -> float:
+        start = time.monotonic()
+        run_env = dict(env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                       PROFILE_TASKS_TASK_OUTPUT_LIMIT="all") if profiled else env
+        proc = subprocess.run(playbook + list(extra) + [os.path.join(ROOT, "playbooks", name)], capture_output=True,
+                              text=True, check=False, env=run_env)
+        elapsed = time.monotonic() - start
+        if (proc.returncode == 0) != expect_ok:
+            sys.exit(f"bench: {name} {' '.join(extra)} {'failed' if expect_ok else 'succeeded unexpectedly'} "
+                     f"(rc={proc.returncode}):\n{proc.stdout[-3000:]}")
+        if profiled:
+            tasks = [re.match(r"^(.*?) -{3,} +(\d+\.\d+)s$", line) for line in proc.stdout.splitlines()]
+            profile.append([(float(m.group(2)), m.group(1).strip()) for m in tasks if m])
+        return elapsed
+
+    def break_stack() -> None:
+        # The deploy's own automatic rollback and pre-change backup are off: the stack must stay broken.
+        ansible("deploy.yml", "-e", f"aiwfe_release={RB_BAD}", "-e", "aiwfe_deploy_auto_rollback=false",
+                "-e", "aiwfe_deploy_backup=false", "-e", "deploy_health_timeout=20", expect_ok=False)
+        green, why = rb_health(env)
+        if green:
+            sys.exit(f"bench: the stack is still green after deploying {RB_BAD}; the test bed is wrong")
+        print(f"  broken: {why[:100]}", flush=True)
+
+    def ours() -> float:
+        start = time.monotonic()
+        ansible("rollback_quick.yml", profiled=True)
+        return rb_wait_green(start, env)
+
+    def runbook() -> float:
+        # Runbook section 1, in the deploy directory checked out back at the previous good release.
+        start = time.monotonic()
+        run(["git", "-C", project_dir, "checkout", "-q", RB_GOOD], env=env)
+        run(compose + ["--project-directory", project_dir, "down"], env=env)
+        run(compose + ["--project-directory", project_dir, "up", "-d", "--no-build"], env=env)
+        return rb_wait_green(start, env)
+
+    try:
+        print(f"rollback bench: project {RB_PROJECT} in {RB_WORK}, HTTPS port {RB_PORT}; deploying {RB_GOOD} ...",
+              flush=True)
+        ansible("deploy.yml", "-e", f"aiwfe_release={RB_GOOD}", "-e", "aiwfe_deploy_backup=false")
+        rb_wait_green(time.monotonic(), env, timeout=60)
+        times: dict[str, list[float]] = {"ours": [], "runbook": []}
+        for index in range(runs):
+            for kind, action in (("ours", ours), ("runbook", runbook)) if index % 2 == 0 else \
+                    (("runbook", runbook), ("ours", ours)):
+                print(f"run {index + 1}/{runs} {kind}: breaking with {RB_BAD} ...", flush=True)
+                break_stack()
+                seconds = action()
+                times[kind].append(seconds)
+                print(f"run {index + 1}/{runs} {kind}: every health endpoint green after {seconds:.1f} s", flush=True)
+        # Ansible's own overhead: the same playbook in check mode on the rolled-back stack (start-up, facts,
+        # lock, ledger read and plan; no compose and no health waits).
+        ansible("rollback_quick.yml")
+        overhead = [ansible("rollback_quick.yml", "--check") for _run in range(3)]
+        ours_s, rb_s = statistics.median(times["ours"]), statistics.median(times["runbook"])
+        print(f"\ntime to recovery from {RB_BAD} (one service crash-looping), {runs} runs each, alternating, "
+              f"{os.cpu_count()} cores")
+        print(f"{'':40}{'runbook (down, up)':>20}{'aiwfe.rollback':>18}{'ratio':>9}")
+        print(f"{'median s to every /health + HTTPS green':40}{rb_s:>18.1f} s{ours_s:>16.1f} s{ours_s / rb_s:>8.2f}x "
+              f"(goal <= 0.5x)")
+        print(f"{'  all runs (s)':40}{' '.join(f'{x:.1f}' for x in times['runbook']):>20}"
+              f"{' '.join(f'{x:.1f}' for x in times['ours']):>18}")
+        print(f"ansible overhead: rollback_quick.yml --check on the rolled-back stack (start-up, lock, ledger, plan; "
+              f"no compose, no health wait): median {statistics.median(overhead):.1f} s "
+              f"({' '.join(f'{x:.1f}' for x in overhead)})")
+        if profile:
+            slowest = sorted(profile[-1], reverse=True)[:6]
+            print(f"where ours spends its time (last run, ansible.posix.profile_tasks, tasks sum "
+                  f"{sum(x for x, _name in profile[-1]):.1f} s of {times['ours'][-1]:.1f} s): "
+                  + "; ".join(f"{name[-60:]} {x:.1f} s" for x, name in slowest))
+        print("ours: only the broken service (and what depends on it) recreated from the recorded image, proven by "
+              "the playbook; runbook: every container stopped and started again, database included")
+    finally:
+        if os.path.isdir(project_dir):
+            subprocess.run(compose + ["--project-directory", project_dir, "down", "-v", "--remove-orphans"],
+                           capture_output=True, check=False, env=env)
+        tags = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
+                               f"aiwfe-rollback/{RB_PROJECT}-*"], capture_output=True, text=True, check=False).stdout.split()
+        if tags:
+            subprocess.run(["docker", "image", "rm"] + tags, capture_output=True, check=False)
+        shutil.rmtree(RB_WORK, ignore_errors=True)
+
+
 def main() -> None:
+    if os.environ.get("AIWFE_BENCH_ONLY") == "rollback":
+        rollback_bench()
+        return
     if os.environ.get("AIWFE_BENCH_ONLY") == "db":
         shutil.rmtree(WORK, ignore_errors=True)
         os.makedirs(WORK, mode=0o700)
@@ -179,6 +352,8 @@ def main() -> None:
         for vol in [VOLUME, VOLUME + "_r1", VOLUME + "_r2"] + run(["docker", "volume", "ls", "-q", "--filter", f"name={VOLUME}"]).stdout.split():
             subprocess.run(["docker", "volume", "rm", "-f", vol], capture_output=True, check=False)
         shutil.rmtree(WORK, ignore_errors=True)
+    if os.environ.get("AIWFE_BENCH_ROLLBACK", "1") == "1":
+        rollback_bench()
 
 
 if __name__ == "__main__":
