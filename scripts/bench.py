@@ -305,7 +305,7 @@ def rollback_bench() -> None:
         if profile:
             slowest = sorted(profile[-1], reverse=True)[:6]
             print(f"where ours spends its time (last run, ansible.posix.profile_tasks, tasks sum "
-                  f"{sum(x for x, _name in profile[-1]):.1f} s of {times['ours'][-1]:.1f} s): "
+                  f"{sum(x for x, _name in profile[-1]):.1f} s of the playbook's {done['ours'][-1]:.1f} s): "
                   + "; ".join(f"{name[-60:]} {x:.1f} s" for x, name in slowest))
         print("ours: only the broken service (and what depends on it) recreated from the recorded image, proven by "
               "the playbook; runbook: every container stopped and started again, database included")
