@@ -31,7 +31,8 @@ banner "2/5 health before the incident"
 play playbooks/verify.yml | grep -E '^ *- (OK|FAIL) ' || true
 
 banner "3/5 deploy the broken release $BAD (crash-looping image): the deploy fails its health gate"
-if play playbooks/deploy.yml -e aiwfe_release="$BAD" -e aiwfe_health_timeout=30; then
+# The automatic rollback is switched off here so that the demo can show the on-call engineer's command (step 4).
+if play playbooks/deploy.yml -e aiwfe_release="$BAD" -e aiwfe_health_timeout=30 -e aiwfe_deploy_auto_rollback=false; then
   die "the broken release deployed as healthy: the demo's premise is wrong"
 fi
 play playbooks/verify.yml -e verify_fail=false -e verify_timeout=0 | grep -E '^ *- (OK|FAIL) ' || true

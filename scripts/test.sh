@@ -53,11 +53,11 @@ stage_build() {
   ansible-galaxy collection build --force --output-path "$out" . || return 1
   tmp=$(mktemp -d)
   ansible-galaxy collection install --force --offline --no-deps -p "$tmp" "$out"/aiwfe-rollback-*.tar.gz || return 1
-  for m in release_snapshot release_info compose_pin stack_health deploy_checkout volume_backup volume_backup_info postgres_dump config_archive; do
+  for m in $(cd "$ROOT/plugins/modules" && ls -- *.py | sed "s/\.py$//"); do
     ANSIBLE_COLLECTIONS_PATH="$tmp:$ROOT/.venv/collections" ansible-doc -t module "aiwfe.rollback.$m" >/dev/null \
       || { echo "ansible-doc failed for $m"; return 1; }
   done
-  for r in deploy compose_rollback verify reference_stack backup restore; do
+  for r in $(cd "$ROOT/roles" && ls -d -- */ | tr -d /); do
     ANSIBLE_COLLECTIONS_PATH="$tmp:$ROOT/.venv/collections" ansible-doc -t role "aiwfe.rollback.$r" >/dev/null \
       || { echo "ansible-doc failed for role $r"; return 1; }
   done

@@ -137,6 +137,16 @@ class DockerCli:
     def tag(self, source: str, target: str) -> None:
         self.run([self.docker, "image", "tag", source, target], "docker image tag")
 
+    def untag(self, ref: str) -> bool:
+        """Remove one image reference (the image itself goes only when nothing else uses it).
+
+        False when the engine refuses (a container still uses it as its only name): it is then kept.
+        """
+        rc, _out, err = self.run([self.docker, "image", "rm", "--", ref], "docker image rm", check=False)
+        if rc != 0 and "conflict" not in err.lower() and "no such image" not in err.lower():
+            raise DockerCliError(f"docker image rm {ref} failed: {err.strip()}", rc=rc, stderr=err)
+        return rc == 0
+
     def engine_ok(self) -> None:
         self.run([self.docker, "version", "--format", "{{.Server.Version}}"],
                  "talking to the Docker engine (is it running? `docker info` tells)")

@@ -38,7 +38,7 @@ def evaluate_service(name: str, container: dict[str, t.Any] | None, http: tuple[
         return result
     result.update(state=container.get("state"), docker_health=container.get("health") or "none",
                   image=container.get("image"), image_id=container.get("image_id"),
-                  restart_count=container.get("restart_count", 0))
+                  config_hash=container.get("config_hash"), restart_count=container.get("restart_count", 0))
     if container.get("state") != "running":
         result["problems"].append(f"container is {container.get('state')}")
     if container.get("health") == "unhealthy":
@@ -55,6 +55,10 @@ def evaluate_service(name: str, container: dict[str, t.Any] | None, http: tuple[
     want_id = expect.get("image_id")
     if want_id and container.get("image_id") != want_id:
         result["problems"].append(f"runs image {container.get('image_id')}, expected {want_id}")
+    want_hash = expect.get("config_hash")
+    if want_hash and container.get("config_hash") != want_hash:
+        result["problems"].append(f"runs compose config {str(container.get('config_hash'))[:12]}, "
+                                  f"expected the release's {want_hash[:12]}")
     want_version = expect.get("version")
     if want_version and http is not None and result.get("version") != want_version:
         result["problems"].append(f"reports version {result.get('version')}, expected {want_version}")
@@ -68,6 +72,15 @@ def evaluate_url(name: str, http: tuple[int, str], expect_status: int = 200) -> 
     problems = [] if status == expect_status else [f"answered {status or 'nothing'}: {text[:200].strip()}"]
     return {"service": name, "http_status": status, "body": body, "version": (body or {}).get("version"),
             "problems": problems, "ok": not problems}
+
+
+def alembic_revision(results: dict[str, dict[str, t.Any]]) -> str | None:
+    """The Alembic revision the health endpoints report (first service, by name, that reports one)."""
+    for name in sorted(results):
+        body = results[name].get("body") or {}
+        if body.get("alembic_revision"):
+            return str(body["alembic_revision"])
+    return None
 
 
 def failing(results: dict[str, dict[str, t.Any]]) -> list[str]:

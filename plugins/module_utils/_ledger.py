@@ -123,6 +123,7 @@ def state_key(manifest: Manifest) -> dict[str, t.Any]:
         "status": manifest.get("status"),
         "kind": manifest.get("kind"),
         "release": manifest.get("release"),
+        "alembic_revision": manifest.get("alembic_revision"),
     }
 
 
@@ -144,6 +145,8 @@ def summary(manifest: Manifest) -> dict[str, t.Any]:
         "status": manifest.get("status"),
         "created": manifest.get("created"),
         "commit": (manifest.get("git") or {}).get("commit"),
+        "alembic_revision": manifest.get("alembic_revision"),
+        "backup_set": manifest.get("backup_set"),
     }
 
 
@@ -192,6 +195,27 @@ def select(manifests: list[Manifest], target: str) -> Manifest:
                       "(or use 'previous', 'latest' or a manifest id from release_info)")
 
 
+def tags_to_release(manifests: list[Manifest], keep: int, protect: t.Iterable[str] = ()) -> list[str]:
+    """Rollback tags of good manifests older than the newest ``keep`` good ones (0: keep all).
+
+    A tag also named by a kept manifest, or listed in ``protect``, is never returned.
+    """
+    if keep <= 0:
+        return []
+    good = [m for m in manifests if m.get("status") == "good"]
+    kept, old = good[-keep:], good[:-keep]
+    keep_tags = set(protect)
+    for m in kept:
+        keep_tags.update(s.get("rollback_tag") for s in (m.get("services") or {}).values() if s.get("rollback_tag"))
+    out: list[str] = []
+    for m in old:
+        for svc in (m.get("services") or {}).values():
+            tag = svc.get("rollback_tag")
+            if tag and tag not in keep_tags and tag not in out:
+                out.append(tag)
+    return out
+
+
 def diff(a: Manifest, b: Manifest) -> dict[str, t.Any]:
     """Per-service and per-file differences from manifest a to manifest b."""
     services = {}
@@ -205,4 +229,9 @@ def diff(a: Manifest, b: Manifest) -> dict[str, t.Any]:
     for name in sorted(set(a.get("files", {})) | set(b.get("files", {}))):
         if a.get("files", {}).get(name) != b.get("files", {}).get(name):
             files[name] = {"from": a.get("files", {}).get(name), "to": b.get("files", {}).get(name)}
-    return {"services": services, "files": files}
+    out: dict[str, t.Any] = {"services": services, "files": files}
+    for key, get in (("commit", lambda m: (m.get("git") or {}).get("commit")),
+                     ("alembic_revision", lambda m: m.get("alembic_revision"))):
+        if get(a) != get(b):
+            out[key] = {"from": get(a), "to": get(b)}
+    return out

@@ -19,12 +19,16 @@ class PlanError(Exception):
 
 
 def plan_quick(target: dict[str, t.Any], configured_ids: dict[str, str | None], running_ids: dict[str, str | None],
-               services: t.Sequence[str], existing_pin: dict[str, str]) -> dict[str, t.Any]:
+               services: t.Sequence[str], existing_pin: dict[str, str], gone: t.Collection[str] = (),
+               rebuild_missing: bool = False, at_target_commit: bool = False) -> dict[str, t.Any]:
     """Compute the quick rollback.
 
     target: the manifest to roll back to. configured_ids: image ID each service's unpinned config resolves
     to. running_ids: image ID of each service's container now. services: the subset to roll back (empty:
-    all services of the target). existing_pin: service -> image ref of the current pin file.
+    all services of the target). existing_pin: service -> image ref of the current pin file. gone: services
+    whose recorded image is no longer on the host; with rebuild_missing they are built from the checked-out
+    release instead (listed in ``rebuild``), else the plan is refused. at_target_commit: the deploy directory
+    is checked out at the target's commit, so a container already running the image built from it is done.
     """
     target_services = target.get("services") or {}
     known = sorted(set(target_services) & set(configured_ids))
@@ -36,12 +40,24 @@ def plan_quick(target: dict[str, t.Any], configured_ids: dict[str, str | None], 
     pin = {s: ref for s, ref in existing_pin.items() if s not in selected and s in known}
     changes = {}
     unchanged = []
+    rebuild = []
     for name in selected:
         want = target_services[name]
         want_id = want.get("image_id")
-        if not want_id:
-            raise PlanError(f"release {target.get('release')} recorded no image for service {name}: "
-                            "it cannot be restored without a rebuild; use the configuration rollback")
+        if not want_id or name in gone:
+            if rebuild_missing:
+                rebuild.append(name)
+                pin.pop(name, None)
+                if at_target_commit and configured_ids.get(name) and running_ids.get(name) == configured_ids.get(name):
+                    unchanged.append(name)
+                    continue
+                changes[name] = {"from_id": running_ids.get(name), "to_id": None, "to_image": want.get("image"),
+                                 "via": "build"}
+                continue
+            what = "recorded no image" if not want_id else f"has lost its image {want_id} (pruned?)"
+            raise PlanError(f"release {target.get('release')} {what} for service {name}: nothing was changed. "
+                            "Use the complete-system rollback (playbooks/rollback_full.yml), which checks out the "
+                            "release and rebuilds missing images, or pick another release")
         if want_id != configured_ids.get(name):
             pin[name] = want.get("rollback_tag") or want.get("image")
         if want_id != running_ids.get(name):
@@ -49,7 +65,13 @@ def plan_quick(target: dict[str, t.Any], configured_ids: dict[str, str | None], 
                              "via": pin.get(name, want.get("image"))}
         else:
             unchanged.append(name)
-    return {"selected": selected, "changes": changes, "unchanged": unchanged, "pin": pin}
+    return {"selected": selected, "changes": changes, "unchanged": unchanged, "pin": pin, "rebuild": rebuild}
+
+
+def file_changes(now: dict[str, str], target: dict[str, str]) -> dict[str, dict[str, str | None]]:
+    """Hashed configuration files that differ between the deploy directory now and a release (path -> from/to)."""
+    return {path: {"from": now.get(path), "to": target.get(path)}
+            for path in sorted(set(now) | set(target)) if now.get(path) != target.get(path)}
 
 
 def render_pin(pin: dict[str, str], release: str, manifest_id: str) -> str:

@@ -44,6 +44,19 @@ options:
   pin_file:
     description: Path of the pin file. Defaults to C(<ledger_dir>/<project_name>/pin.compose.yaml).
     type: path
+  rebuild_missing:
+    description:
+      - When a service's recorded image is gone from the host, plan to build it from the release's sources (the
+        caller checks out the release's commit first) instead of failing. Such services are listed in C(plan.rebuild)
+        and are neither pinned nor expected to run the recorded image ID.
+    type: bool
+    default: false
+  write:
+    description:
+      - Write the pin file and re-create lost rollback tags. V(false) only plans, for example before the deploy
+        directory is checked out at the release's commit.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -70,11 +83,13 @@ target:
   description: Summary of the release rolled back to.
   returned: success
   type: dict
-  sample: {"id": "20261125T181500Z-v1.1.0", "release": "v1.1.0", "kind": "deploy", "status": "good"}
+  sample: {"id": "20261125T181500Z-v1.1.0", "release": "v1.1.0", "kind": "deploy", "status": "good",
+           "commit": "6f1c...", "alembic_revision": "0004", "backup_set": null}
 plan:
   description:
-    - C(selected) services, C(changes) (service -> from_id, to_id, to_image, via), C(unchanged) services and the
-      C(pin) (service -> image reference) written to the pin file.
+    - C(selected) services, C(changes) (service -> from_id, to_id, to_image, via), C(unchanged) services, the
+      C(pin) (service -> image reference) written to the pin file, C(rebuild) (services built from the release's
+      sources) and C(files) (path -> sha256 from/to, the hashed configuration files that differ from the release's).
   returned: success
   type: dict
 pin_file:
@@ -88,7 +103,8 @@ compose_files:
   elements: str
 expect:
   description:
-    - Per selected service, the image ID it must run after the rollback.
+    - Per selected service, the image ID it must run after the rollback, and the compose config hash when the deploy
+      directory holds the release's own files (same commit and file hashes) and the service is not pinned.
     - Pass it to O(aiwfe.rollback.stack_health#module:expect) to prove the rollback.
   returned: success
   type: dict
@@ -110,8 +126,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import LedgerError, load_manifests, select, summary
-from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import PlanError, parse_pin, plan_quick, render_pin
-from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import configured_images, containers_by_service
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
+    PlanError, file_changes, parse_pin, plan_quick, render_pin,
+)
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import (
+    DEFAULT_HASH_FILES, configured_images, containers_by_service, git_state, hash_files,
+)
 
 
 def _read(path: str) -> str:
@@ -129,6 +149,8 @@ def main() -> None:
             release={"type": "str", "default": "previous"},
             services={"type": "list", "elements": "str", "default": []},
             pin_file={"type": "path"},
+            rebuild_missing={"type": "bool", "default": False},
+            write={"type": "bool", "default": True},
         ),
         supports_check_mode=True,
     )
@@ -138,29 +160,34 @@ def main() -> None:
     pin_file = params["pin_file"] or os.path.join(params["ledger_dir"], project.name, "pin.compose.yaml")
     if pin_file in project.file_paths():
         module.fail_json(msg="pass the stack's own compose files in 'files', not the pin file")
+    write = params["write"] and not module.check_mode
     try:
         target = select(load_manifests(params["ledger_dir"], project.name), params["release"])
         configured = configured_images(cli, project)
         running = containers_by_service(cli, project)
         before = _read(pin_file)
+        wanted = {n: s.get("image_id") for n, s in (target.get("services") or {}).items() if s.get("image_id")}
+        present = cli.inspect("image", sorted(set(wanted.values())))
+        gone = {n for n, image_id in wanted.items() if not present.get(image_id)}
+        files_now = hash_files(project.directory, DEFAULT_HASH_FILES)
+        head = git_state(cli, project.directory) or {}
+        target_commit = (target.get("git") or {}).get("commit")
+        at_commit = bool(target_commit) and head.get("commit") == target_commit
         plan = plan_quick(target, {n: c["image_id"] for n, c in configured.items()},
-                          {n: c["image_id"] for n, c in running.items()}, params["services"], parse_pin(before))
+                          {n: c["image_id"] for n, c in running.items()}, params["services"], parse_pin(before),
+                          gone=gone, rebuild_missing=params["rebuild_missing"], at_target_commit=at_commit)
+        plan["files"] = file_changes(files_now, target.get("files") or {})
         retagged = []
         for name in plan["selected"]:
             ref = plan["pin"].get(name)
             if not ref:
                 continue
-            want_id = target["services"][name]["image_id"]
             have = cli.inspect("image", [ref]).get(ref)
-            if have and have.get("Id") == want_id:
+            if have and have.get("Id") == wanted[name]:
                 continue
-            if not cli.inspect("image", [want_id]).get(want_id):
-                module.fail_json(msg=(f"the image of service {name} in release {target['release']} ({want_id}) is no longer "
-                                      "on this host (pruned?): nothing was changed. Redeploy that release with "
-                                      "playbooks/deploy.yml (it rebuilds), or pick another release"))
             retagged.append(ref)
-            if not module.check_mode:
-                cli.tag(want_id, ref)
+            if write:
+                cli.tag(wanted[name], ref)
     except (LedgerError, PlanError) as exc:
         module.fail_json(msg=str(exc))
     except DockerCliError as exc:
@@ -168,7 +195,7 @@ def main() -> None:
 
     after = render_pin(plan["pin"], target["release"], target["id"])
     changed_file = after != before
-    if changed_file and not module.check_mode:
+    if changed_file and write:
         if after:
             os.makedirs(os.path.dirname(pin_file), mode=0o700, exist_ok=True)
             tmp = pin_file + ".tmp"
@@ -181,15 +208,22 @@ def main() -> None:
         else:
             os.unlink(pin_file)
     files = project.file_paths()
+    own_config = at_commit and not plan["files"] and target.get("kind") == "deploy"
+    expect = {}
+    for name in plan["selected"]:
+        want = target["services"][name]
+        expect[name] = {} if name in plan["rebuild"] else {"image_id": want["image_id"]}
+        if own_config and name not in plan["pin"] and want.get("config_hash"):
+            expect[name]["config_hash"] = want["config_hash"]
     result = {
-        "changed": changed_file or bool(retagged),
+        "changed": (changed_file or bool(retagged)) and params["write"],
         "target": summary(target),
         "plan": plan,
         "pin_file": pin_file,
         "compose_files": files + ([pin_file] if after else []),
         "retagged": retagged,
         "check_mode": module.check_mode,
-        "expect": {name: {"image_id": target["services"][name]["image_id"]} for name in plan["selected"]},
+        "expect": expect,
         "diff": {"before": before, "after": after, "before_header": pin_file, "after_header": pin_file},
     }
     module.exit_json(**result)

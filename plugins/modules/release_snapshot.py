@@ -64,6 +64,18 @@ options:
     description: Tag the images of a V(good) state under rollback tags.
     type: bool
     default: true
+  keep_releases:
+    description:
+      - Keep the rollback tags of the newest N good manifests; older ones are removed (the image itself goes only when
+        no other tag or container uses it). Tags named by the quick-rollback pin file are always kept. V(0) keeps all.
+    type: int
+    default: 5
+  alembic_revision:
+    description: Alembic revision of the database in this state (the reference stack's health endpoint reports it).
+    type: str
+  backup_set:
+    description: Id of the backup set taken before the change this state belongs to (see M(aiwfe.rollback.volume_backup)).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -111,6 +123,11 @@ tagged:
   returned: success
   type: list
   elements: str
+untagged:
+  description: Rollback tags of older releases removed in this run (beyond O(keep_releases)).
+  returned: success
+  type: list
+  elements: str
 """
 
 import getpass
@@ -122,9 +139,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
-    LEDGER_VERSION, LedgerError, load_manifests, new_manifest_id, releases_dir, rollback_tag, same_state, utc_now,
-    write_manifest,
+    LEDGER_VERSION, LedgerError, load_manifests, new_manifest_id, releases_dir, rollback_tag, same_state, tags_to_release,
+    utc_now, write_manifest,
 )
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, observe
 
 
@@ -140,10 +158,15 @@ def main() -> None:
             note={"type": "str"},
             hash_files={"type": "list", "elements": "str", "default": DEFAULT_HASH_FILES},
             keep_images={"type": "bool", "default": True},
+            keep_releases={"type": "int", "default": 5},
+            alembic_revision={"type": "str"},
+            backup_set={"type": "str"},
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if params["keep_releases"] < 0:
+        module.fail_json(msg="keep_releases must be 0 (keep all) or more")
     project = compose_project(module)
     cli = docker_cli(module)
     try:
@@ -172,6 +195,8 @@ def main() -> None:
         "services": {},
         "rolled_back_from": params["rolled_back_from"],
         "note": params["note"],
+        "alembic_revision": params["alembic_revision"],
+        "backup_set": params["backup_set"],
     }
     for name, svc in state["services"].items():
         manifest["services"][name] = {k: svc[k] for k in ("image", "image_id", "repo_digests", "config_hash")}
@@ -203,7 +228,33 @@ def main() -> None:
     path = os.path.join(releases_dir(params["ledger_dir"], project.name), manifest["id"] + ".json")
     if recorded and not module.check_mode:
         path = write_manifest(params["ledger_dir"], manifest)
-    module.exit_json(changed=recorded or bool(tagged), manifest=manifest, path=path, recorded=recorded, tagged=tagged)
+    untagged = _release_old_tags(module, cli, params, project.name, manifests if not recorded else manifests + [manifest])
+    module.exit_json(changed=recorded or bool(tagged) or bool(untagged), manifest=manifest, path=path, recorded=recorded,
+                     tagged=tagged, untagged=untagged)
+
+
+def _release_old_tags(module: AnsibleModule, cli, params: dict, project: str, manifests: list) -> list[str]:
+    """Remove the rollback tags beyond keep_releases that still exist; never those the pin file uses."""
+    pin_file = os.path.join(params["ledger_dir"], project, "pin.compose.yaml")
+    protect: list[str] = []
+    if os.path.exists(pin_file):
+        with open(pin_file, encoding="utf-8") as handle:
+            protect = list(parse_pin(handle.read()).values())
+    candidates = tags_to_release(manifests, params["keep_releases"], protect)
+    present = cli.inspect("image", candidates) if candidates else {}
+    untagged = []
+    for tag in candidates:
+        if not present.get(tag):
+            continue
+        if module.check_mode:
+            untagged.append(tag)
+            continue
+        try:
+            if cli.untag(tag):
+                untagged.append(tag)
+        except DockerCliError as exc:
+            module.fail_json(**exc.as_fail_kwargs())
+    return untagged
 
 
 def _same(old: dict, new: dict) -> bool:

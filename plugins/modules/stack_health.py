@@ -17,7 +17,8 @@ description:
   - Also queries extra URLs (for example HTTPS through the reverse proxy).
   - Waits up to O(timeout) seconds for every check to pass, polling every O(interval) seconds, and fails with one
     line per failing service when they do not.
-  - With O(expect), also proves identity - each named service must run the given image ID and report the given version.
+  - With O(expect), also proves identity - each named service must run the given image ID, report the given version
+    and, when given, carry the given compose config hash.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
@@ -71,7 +72,8 @@ options:
         default: 200
   expect:
     description:
-      - Per service, what must hold besides health. Keys are service names, values dicts with C(image_id) and/or C(version).
+      - Per service, what must hold besides health. Keys are service names, values dicts with C(image_id), C(version)
+        and/or C(config_hash) (the compose config hash the container was created from).
     type: dict
     default: {}
   timeout:
@@ -127,6 +129,10 @@ report:
   returned: always
   type: list
   elements: str
+alembic_revision:
+  description: The Alembic revision the health endpoints report (first service by name that reports one), else null.
+  returned: always
+  type: str
 elapsed:
   description: Seconds spent waiting.
   returned: always
@@ -141,7 +147,7 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._health import (
-    describe_failures, evaluate_service, evaluate_url, failing, published_port, report_line,
+    alembic_revision, describe_failures, evaluate_service, evaluate_url, failing, published_port, report_line,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
 
@@ -223,7 +229,7 @@ def main() -> None:
     unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
     report = [report_line(r) for r in list(services.values()) + list(urls.values())]
     result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls, "elapsed": elapsed,
-              "report": report}
+              "report": report, "alembic_revision": alembic_revision(services)}
     if unknown and params["fail_on_unhealthy"]:
         module.fail_json(msg=f"no container for service(s) {', '.join(unknown)} in project {project.name}", **result)
     if bad and params["fail_on_unhealthy"]:

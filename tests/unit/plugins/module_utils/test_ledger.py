@@ -69,6 +69,33 @@ def test_diff_lists_only_changed_services():
     assert d["services"]["api"]["from_id"] == "sha256:bad" and d["services"]["api"]["to_id"] == "sha256:a1"
 
 
+def test_diff_reports_commit_and_alembic_revision():
+    a = dict(HISTORY[1], alembic_revision="0004")
+    b = dict(HISTORY[2], alembic_revision="0005")
+    d = ledger.diff(a, b)
+    assert d["commit"] == {"from": "v1.1.0", "to": "v1.3.0-crash"}
+    assert d["alembic_revision"] == {"from": "0004", "to": "0005"}
+    assert "alembic_revision" not in ledger.diff(a, dict(a))
+
+
+def tagged(mid, status="good", tag=None):
+    m = manifest(mid, "v" + mid, status=status)
+    m["services"]["api"]["rollback_tag"] = tag or f"aiwfe-rollback/p-api:{mid}"
+    return m
+
+
+@pytest.mark.parametrize("history, keep, protect, expected", [
+    ([tagged("1"), tagged("2"), tagged("3")], 2, [], ["aiwfe-rollback/p-api:1"]),
+    ([tagged("1"), tagged("2"), tagged("3")], 0, [], []),                       # 0 keeps everything
+    ([tagged("1"), tagged("2"), tagged("3")], 5, [], []),
+    ([tagged("1"), tagged("2"), tagged("3", status="failed")], 1, [], ["aiwfe-rollback/p-api:1"]),  # failed ones don't count
+    ([tagged("1"), tagged("2", tag="aiwfe-rollback/p-api:1"), tagged("3")], 2, [], []),  # shared by a kept one
+    ([tagged("1"), tagged("2"), tagged("3")], 1, ["aiwfe-rollback/p-api:1"], ["aiwfe-rollback/p-api:2"]),
+])
+def test_tags_to_release(history, keep, protect, expected):
+    assert ledger.tags_to_release(history, keep, protect) == expected
+
+
 def test_ids_and_tags():
     when = datetime.datetime(2026, 11, 25, 18, 15, tzinfo=datetime.timezone.utc)
     assert ledger.new_manifest_id(when, "v1.1.0", []) == "20261125T181500Z-v1.1.0"

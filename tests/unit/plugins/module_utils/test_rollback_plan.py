@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import PlanError, parse_pin, plan_quick, render_pin
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
+    PlanError, file_changes, parse_pin, plan_quick, render_pin,
+)
 
 TARGET = {
     "id": "M1", "release": "v1.1.0",
@@ -50,9 +52,37 @@ def test_release_without_image_is_refused():
         plan_quick(target, {"api": "sha256:x"}, {}, [], {})
 
 
+def test_pruned_image_is_refused_without_rebuild():
+    with pytest.raises(PlanError, match="lost its image sha256:api1.*nothing was changed.*rollback_full.yml"):
+        plan_quick(TARGET, CONFIGURED, CONFIGURED, [], {}, gone={"api"})
+
+
+def test_pruned_image_is_rebuilt_from_the_release():
+    plan = plan_quick(TARGET, CONFIGURED, dict(CONFIGURED), [], {"api": "aiwfe-rollback/p-api:M0"}, gone={"api"},
+                      rebuild_missing=True)
+    assert plan["rebuild"] == ["api"]
+    assert "api" not in plan["pin"]                      # built from the checked-out sources, not pinned
+    assert plan["changes"]["api"]["via"] == "build"
+    # once checked out and rebuilt, the same plan is a no-op (idempotent)
+    rebuilt = dict(CONFIGURED, api="sha256:api-rebuilt")
+    plan = plan_quick(TARGET, rebuilt, dict(rebuilt), ["api"], {}, gone={"api"}, rebuild_missing=True, at_target_commit=True)
+    assert plan["changes"] == {} and plan["unchanged"] == ["api"] and plan["rebuild"] == ["api"]
+
+
 def test_pin_file_roundtrip():
     pin = {"api": "aiwfe-rollback/p-api:M1", "perception-service": "aiwfe-rollback/p-perception-service:M1"}
     text = render_pin(pin, "v1.1.0", "M1")
     assert text.startswith("# Written by aiwfe.rollback")
     assert parse_pin(text) == pin
     assert render_pin({}, "v", "M") == ""
+
+
+def test_file_changes_lists_changed_added_and_removed_files():
+    now = {"compose.yaml": "a", ".env": "e2", "docker/new/Dockerfile": "n"}
+    release = {"compose.yaml": "a", ".env": "e1", "Caddyfile": "c"}
+    assert file_changes(now, release) == {
+        ".env": {"from": "e2", "to": "e1"},
+        "Caddyfile": {"from": None, "to": "c"},
+        "docker/new/Dockerfile": {"from": "n", "to": None},
+    }
+    assert file_changes(release, dict(release)) == {}
