@@ -15,11 +15,14 @@ for dep in "$ROOT"/.venv/collections/ansible_collections/*/; do
   ln -sfn "$dep" "$BUILD/$ns"
 done
 cd "$ROOT"
-git ls-files -z --cached --others --exclude-standard \
-  | rsync -a --delete --from0 --files-from=- ./ "$DEST/" 2>/dev/null \
+listing=$(mktemp)
+git ls-files -z --cached --others --exclude-standard | tr '\0' '\n' | sort > "$listing"
+tr '\n' '\0' < "$listing" \
+  | rsync -a --from0 --files-from=- ./ "$DEST/" 2>/dev/null \
   || die "could not copy the collection to $DEST"
-# --delete does not apply with --files-from; drop files that are gone from the checkout.
-(cd "$DEST" && find . -type f ! -path './tests/output/*' -print0) | while IFS= read -r -d '' f; do
-  [ -e "$ROOT/$f" ] || rm -f "$DEST/$f"
-done
+# rsync's --delete does not apply with --files-from: drop whatever is not in the listing any more
+# (files gone from the checkout, and ignored files such as ansible-lint's collections/ link farm).
+(cd "$DEST" && find . \( -type f -o -type l \) ! -path './tests/output/*' -printf '%P\n' | sort) \
+  | comm -23 - "$listing" | while IFS= read -r f; do rm -f -- "$DEST/$f"; done
+rm -f "$listing"
 echo "$DEST"

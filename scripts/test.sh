@@ -53,11 +53,11 @@ stage_build() {
   ansible-galaxy collection build --force --output-path "$out" . || return 1
   tmp=$(mktemp -d)
   ansible-galaxy collection install --force --offline --no-deps -p "$tmp" "$out"/aiwfe-rollback-*.tar.gz || return 1
-  for m in $(cd "$ROOT/plugins/modules" && ls -- *.py | sed "s/\.py$//"); do
+  for m in $(find "$ROOT/plugins/modules" -maxdepth 1 -name "*.py" -printf "%f\n" | sed "s/\.py$//" | sort); do
     ANSIBLE_COLLECTIONS_PATH="$tmp:$ROOT/.venv/collections" ansible-doc -t module "aiwfe.rollback.$m" >/dev/null \
       || { echo "ansible-doc failed for $m"; return 1; }
   done
-  for r in $(cd "$ROOT/roles" && ls -d -- */ | tr -d /); do
+  for r in $(find "$ROOT/roles" -mindepth 1 -maxdepth 1 -type d -printf "%f\n" | sort); do
     ANSIBLE_COLLECTIONS_PATH="$tmp:$ROOT/.venv/collections" ansible-doc -t role "aiwfe.rollback.$r" >/dev/null \
       || { echo "ansible-doc failed for role $r"; return 1; }
   done
