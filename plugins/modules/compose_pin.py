@@ -220,7 +220,8 @@ def main() -> None:
         "target": summary(target),
         "plan": plan,
         "pin_file": pin_file,
-        "compose_files": files + ([pin_file] if after else []),
+        # The pin file as it is on disk after this run (a plan-only run leaves the old one, or none, in place).
+        "compose_files": files + ([pin_file] if (after if params["write"] else before) else []),
         "retagged": retagged,
         "check_mode": module.check_mode,
         "expect": expect,
