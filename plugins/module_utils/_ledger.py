@@ -79,11 +79,10 @@ def load_manifests(ledger_dir: str, project: str) -> list[Manifest]:
     return manifests
 
 
-def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
-    """Write JSON to a temporary file in the same directory, fsync, then rename over ``path``."""
-    directory = os.path.dirname(path)
+def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+    """Write JSON to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
@@ -91,16 +90,30 @@ def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.unlink(tmp)
         raise
+    return tmp
+
+
+def fsync_dir(directory: str) -> None:
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
+    """Write JSON to a temporary file in the same directory, fsync, then rename over ``path``."""
+    directory = os.path.dirname(path)
+    tmp = write_json_temp(directory, data, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    fsync_dir(directory)
 
 
 def write_manifest(ledger_dir: str, manifest: Manifest) -> str:

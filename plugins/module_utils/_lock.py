@@ -22,8 +22,9 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import typing as t
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import fsync_dir, write_json_temp
 
 LOCK_VERSION = 1
 LOCK_NAME = "lock.json"
@@ -209,26 +210,11 @@ def how_to_clear(path: str, token: str) -> str:
 
 # --- file operations -------------------------------------------------------------------------------------------
 
-def fsync_dir(directory: str) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def create_exclusive(path: str, lock: Lock) -> None:
     """Write ``lock`` to a temporary file (0600, fsynced) and link it to ``path`` only if no lock exists."""
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-lock-", dir=directory)
+    tmp = write_json_temp(directory, lock, 0o600, prefix=".tmp-lock-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(lock, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
         try:
             os.link(tmp, path)
         except FileExistsError as exc:
