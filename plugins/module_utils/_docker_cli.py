@@ -126,7 +126,16 @@ class DockerCli:
 
     # --- engine objects ----------------------------------------------------------------
     def inspect(self, kind: str, refs: t.Sequence[str]) -> dict[str, dict[str, t.Any] | None]:
-        """Inspect images or containers one by one; a missing object maps to None."""
+        """Inspect images or containers; a missing object maps to None.
+
+        One docker call for all of them (its output keeps the order of the arguments); only when one is missing
+        (docker then fails) are they inspected one by one, to tell which.
+        """
+        if len(refs) > 1:
+            rc, out, _err = self.run([self.docker, kind, "inspect", "--"] + list(refs), f"docker {kind} inspect", check=False)
+            items = parse_json_stream(out) if rc == 0 else []
+            if len(items) == len(refs):
+                return dict(zip(refs, items))
         found: dict[str, dict[str, t.Any] | None] = {}
         for ref in refs:
             rc, out, _err = self.run([self.docker, kind, "inspect", "--", ref], f"docker {kind} inspect", check=False)

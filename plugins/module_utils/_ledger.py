@@ -11,9 +11,11 @@ Pure functions (selection, comparison, naming) plus atomic file I/O. Layout:
 from __future__ import annotations
 
 import datetime
+import getpass
 import json
 import os
 import re
+import socket
 import tempfile
 import typing as t
 
@@ -120,6 +122,47 @@ def write_manifest(ledger_dir: str, manifest: Manifest) -> str:
     path = os.path.join(releases_dir(ledger_dir, manifest["project"]), manifest["id"] + ".json")
     write_json_atomic(path, manifest)
     return path
+
+
+def new_manifest(project: str, project_dir: str, compose_files: t.Sequence[str], state: dict[str, t.Any], kind: str,
+                 status: str, **meta: t.Any) -> Manifest:
+    """A manifest (without id) of an observed state (see _stack.observe). ``meta``: release, rolled_back_from, note,
+    alembic_revision, backup_set. The release defaults to the git tag at HEAD, else the short commit."""
+    git = state["git"] or {}
+    created = utc_now()
+    manifest: Manifest = {
+        "ledger_version": LEDGER_VERSION,
+        "project": project,
+        "project_dir": project_dir,
+        "compose_files": list(compose_files),
+        "release": meta.get("release") or git.get("tag") or (git.get("commit") or "")[:12] or "unversioned",
+        "kind": kind,
+        "status": status,
+        "created": created.isoformat().replace("+00:00", "Z"),
+        "host": socket.gethostname(),
+        "user": os.environ.get("AIWFE_OPERATOR") or getpass.getuser(),
+        "git": state["git"],
+        "files": state["files"],
+        "services": {},
+    }
+    for key in ("rolled_back_from", "note", "alembic_revision", "backup_set"):
+        manifest[key] = meta.get(key)
+    for name, svc in state["services"].items():
+        manifest["services"][name] = {k: svc[k] for k in ("image", "image_id", "repo_digests", "config_hash")}
+        manifest["services"][name]["running"] = svc["state"] == "running" and svc["container_image_id"] == svc["image_id"]
+    return manifest
+
+
+def settle_manifest(manifests: list[Manifest], manifest: Manifest) -> tuple[Manifest, bool]:
+    """(manifest to keep, whether it is new): the newest recorded one when it describes the same state (a snapshot
+    compares to the newest manifest whatever its kind), else ``manifest`` with a fresh id."""
+    newest = manifests[-1] if manifests else None
+    if newest is not None:
+        if same_state(dict(newest, kind="snapshot") if manifest["kind"] == "snapshot" else newest, manifest):
+            return newest, False
+    created = datetime.datetime.fromisoformat(manifest["created"].replace("Z", "+00:00"))
+    manifest["id"] = new_manifest_id(created, manifest["release"], [m.get("id", "") for m in manifests])
+    return manifest, True
 
 
 def state_key(manifest: Manifest) -> dict[str, t.Any]:

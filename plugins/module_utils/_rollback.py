@@ -68,6 +68,39 @@ def plan_quick(target: dict[str, t.Any], configured_ids: dict[str, str | None], 
     return {"selected": selected, "changes": changes, "unchanged": unchanged, "pin": pin, "rebuild": rebuild}
 
 
+SHARED_NAMESPACE_KEYS = ("network_mode", "pid", "ipc")
+
+
+def services_to_start(plan: dict[str, t.Any], running: dict[str, dict[str, t.Any]], want_hashes: dict[str, str],
+                      config: dict[str, t.Any]) -> list[str]:
+    """The selected services compose has to (re)create or start for the plan, and nothing else.
+
+    A service is brought up when its image changes or is rebuilt, when its container is missing or not running,
+    or when its running container's compose config hash differs from the one the files (with the pin) give it.
+    compose itself would also recreate every service that depends on a recreated one (the proxy behind the api);
+    naming only these services keeps the untouched ones running. Services that share the network, pid or ipc
+    namespace or the volumes of a recreated one have to follow it, so they are added.
+    """
+    start = set(plan["changes"])
+    for name in plan["selected"]:
+        live = running.get(name) or {}
+        if live.get("state") != "running" or (want_hashes.get(name) and live.get("config_hash") != want_hashes[name]):
+            start.add(name)
+    services = config.get("services") or {}
+    grew = True
+    while grew:
+        grew = False
+        for name, svc in services.items():
+            if name in start:
+                continue
+            shared = [str(svc.get(key) or "") for key in SHARED_NAMESPACE_KEYS]
+            sources = [str(v).split(":", 1)[0] for v in svc.get("volumes_from") or []]
+            if any(v.startswith("service:") and v[8:] in start for v in shared) or any(src in start for src in sources):
+                start.add(name)
+                grew = True
+    return sorted(start)
+
+
 def file_changes(now: dict[str, str], target: dict[str, str]) -> dict[str, dict[str, str | None]]:
     """Hashed configuration files that differ between the deploy directory now and a release (path -> from/to)."""
     return {path: {"from": now.get(path), "to": target.get(path)}

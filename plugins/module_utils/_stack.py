@@ -86,9 +86,10 @@ def containers_by_service(cli: DockerCli, project: ComposeProject) -> dict[str, 
     return result
 
 
-def configured_images(cli: DockerCli, project: ComposeProject) -> dict[str, dict[str, t.Any]]:
-    """Per service of the compose config: the image reference, its local image ID (None if absent), digests."""
-    config = cli.compose_config(project)
+def configured_images(cli: DockerCli, project: ComposeProject, config: dict[str, t.Any] | None = None) -> dict[str, dict[str, t.Any]]:
+    """Per service of the compose config (read unless given): the image reference, its local image ID (None if
+    absent), digests."""
+    config = cli.compose_config(project) if config is None else config
     refs = {}
     for name, svc in (config.get("services") or {}).items():
         refs[name] = svc.get("image") or f"{project.name}-{name}"
@@ -100,11 +101,10 @@ def configured_images(cli: DockerCli, project: ComposeProject) -> dict[str, dict
     return result
 
 
-def observe(cli: DockerCli, project: ComposeProject, patterns: t.Sequence[str]) -> dict[str, t.Any]:
-    """Everything a release manifest records about the project as it is now."""
-    configured = configured_images(cli, project)
-    hashes = cli.compose_config_hashes(project)
-    running = containers_by_service(cli, project)
+def state_of(configured: dict[str, dict[str, t.Any]], hashes: dict[str, str], running: dict[str, dict[str, t.Any]],
+             files: dict[str, str], git: dict[str, t.Any] | None) -> dict[str, t.Any]:
+    """A release manifest's view of the project, from what configured_images, compose_config_hashes,
+    containers_by_service, hash_files and git_state found."""
     services = {}
     for name, conf in configured.items():
         live = running.get(name) or {}
@@ -116,4 +116,10 @@ def observe(cli: DockerCli, project: ComposeProject, patterns: t.Sequence[str]) 
             "container_image_id": live.get("image_id"),
             "state": live.get("state") or "absent",
         }
-    return {"services": services, "files": hash_files(project.directory, patterns), "git": git_state(cli, project.directory)}
+    return {"services": services, "files": files, "git": git}
+
+
+def observe(cli: DockerCli, project: ComposeProject, patterns: t.Sequence[str]) -> dict[str, t.Any]:
+    """Everything a release manifest records about the project as it is now."""
+    return state_of(configured_images(cli, project), cli.compose_config_hashes(project), containers_by_service(cli, project),
+                    hash_files(project.directory, patterns), git_state(cli, project.directory))

@@ -51,6 +51,15 @@ options:
         and are neither pinned nor expected to run the recorded image ID.
     type: bool
     default: false
+  record_failed:
+    description:
+      - When set and the plan changes something (an image, or a container to start or recreate), record the state
+        as it is now in the release ledger, as a failed C(snapshot) for the post-mortem, before anything changes
+        (from the same look at the stack as the plan; not in check mode). The value names the rollback in the
+        note, for example V(quick rollback).
+      - Only for rollbacks that keep the deploy directory as it is; one that checks out the release's commit records
+        the state with M(aiwfe.rollback.release_snapshot) once its checks have passed.
+    type: str
   write:
     description:
       - Write the pin file and re-create lost rollback tags. V(false) only plans, for example before the deploy
@@ -72,10 +81,11 @@ EXAMPLES = r"""
     project_src: /srv/ai_workflow_engine
     project_name: ai_workflow_engine
     files: "{{ plan.compose_files }}"
-    services: "{{ plan.plan.selected }}"
+    services: "{{ plan.plan.start }}"
     build: never
     pull: never
     wait: true
+  when: plan.plan.start | length > 0  # an empty list would mean every service
 """
 
 RETURN = r"""
@@ -89,7 +99,10 @@ plan:
   description:
     - C(selected) services, C(changes) (service -> from_id, to_id, to_image, via), C(unchanged) services, the
       C(pin) (service -> image reference) written to the pin file, C(rebuild) (services built from the release's
-      sources) and C(files) (path -> sha256 from/to, the hashed configuration files that differ from the release's).
+      sources), C(files) (path -> sha256 from/to, the hashed configuration files that differ from the release's)
+      and C(start), the services compose has to bring up - image changed, container missing or stopped, or compose
+      config hash different - plus those sharing a namespace or volumes with one of them. Bring up only these;
+      compose would otherwise also recreate every service that depends on a recreated one (the proxy).
   returned: success
   type: dict
 pin_file:
@@ -112,6 +125,12 @@ check_mode:
   description: Whether the module ran in check mode (task-level check_mode included), so later steps can skip.
   returned: success
   type: bool
+failed_state:
+  description:
+    - Summary (id, release, kind, status, created...) of the failed state recorded for O(record_failed), or of the
+      identical newest manifest; null when nothing was to be recorded.
+  returned: success
+  type: dict
 retagged:
   description: Rollback tags recreated from image IDs.
   returned: success
@@ -120,18 +139,35 @@ retagged:
 """
 
 import os
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
-from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import LedgerError, load_manifests, select, summary
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
+    LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
+)
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    PlanError, file_changes, parse_pin, plan_quick, render_pin,
+    PlanError, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import (
-    DEFAULT_HASH_FILES, configured_images, containers_by_service, git_state, hash_files,
+    DEFAULT_HASH_FILES, configured_images, containers_by_service, git_state, hash_files, state_of,
 )
+
+
+def _hashes_with_pin(cli, project: ComposeProject, pin: str) -> dict[str, str]:
+    """The compose config hash of every service as the stack's files plus this pin text define it (the pin is
+    written to a temporary file for compose to read, so a plan-only run writes nothing)."""
+    if not pin:
+        return cli.compose_config_hashes(project)
+    fd, path = tempfile.mkstemp(prefix=".aiwfe-pin-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(pin)
+        return cli.compose_config_hashes(ComposeProject(project.name, project.directory, project.files + (path,)))
+    finally:
+        os.unlink(path)
 
 
 def _read(path: str) -> str:
@@ -149,6 +185,7 @@ def main() -> None:
             release={"type": "str", "default": "previous"},
             services={"type": "list", "elements": "str", "default": []},
             pin_file={"type": "path"},
+            record_failed={"type": "str"},
             rebuild_missing={"type": "bool", "default": False},
             write={"type": "bool", "default": True},
         ),
@@ -162,15 +199,18 @@ def main() -> None:
         module.fail_json(msg="pass the stack's own compose files in 'files', not the pin file")
     write = params["write"] and not module.check_mode
     try:
-        target = select(load_manifests(params["ledger_dir"], project.name), params["release"])
-        configured = configured_images(cli, project)
+        manifests = load_manifests(params["ledger_dir"], project.name)
+        target = select(manifests, params["release"])
+        config = cli.compose_config(project)
+        configured = configured_images(cli, project, config)
         running = containers_by_service(cli, project)
         before = _read(pin_file)
         wanted = {n: s.get("image_id") for n, s in (target.get("services") or {}).items() if s.get("image_id")}
         present = cli.inspect("image", sorted(set(wanted.values())))
         gone = {n for n, image_id in wanted.items() if not present.get(image_id)}
         files_now = hash_files(project.directory, DEFAULT_HASH_FILES)
-        head = git_state(cli, project.directory) or {}
+        git = git_state(cli, project.directory)
+        head = git or {}
         target_commit = (target.get("git") or {}).get("commit")
         at_commit = bool(target_commit) and head.get("commit") == target_commit
         plan = plan_quick(target, {n: c["image_id"] for n, c in configured.items()},
@@ -188,12 +228,22 @@ def main() -> None:
             retagged.append(ref)
             if write:
                 cli.tag(wanted[name], ref)
+        after = render_pin(plan["pin"], target["release"], target["id"])
+        plan["start"] = services_to_start(plan, running, _hashes_with_pin(cli, project, after), config)
+        failed_state, recorded = None, False
+        if params["record_failed"] and (plan["changes"] or plan["start"]):
+            state = state_of(configured, cli.compose_config_hashes(project), running, files_now, git)
+            manifest, recorded = settle_manifest(manifests, new_manifest(
+                project.name, project.directory, project.files, state, "snapshot", "failed",
+                note=f"state before the {params['record_failed']} to {target['id']}"))
+            if recorded and not module.check_mode:
+                write_manifest(params["ledger_dir"], manifest)
+            failed_state = summary(manifest)
     except (LedgerError, PlanError) as exc:
         module.fail_json(msg=str(exc))
     except DockerCliError as exc:
         module.fail_json(**exc.as_fail_kwargs())
 
-    after = render_pin(plan["pin"], target["release"], target["id"])
     changed_file = after != before
     if changed_file and write:
         if after:
@@ -216,7 +266,8 @@ def main() -> None:
         if own_config and name not in plan["pin"] and want.get("config_hash"):
             expect[name]["config_hash"] = want["config_hash"]
     result = {
-        "changed": (changed_file or bool(retagged)) and params["write"],
+        "changed": (changed_file or bool(retagged)) and params["write"] or recorded,
+        "failed_state": failed_state,
         "target": summary(target),
         "plan": plan,
         "pin_file": pin_file,

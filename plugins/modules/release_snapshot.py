@@ -130,17 +130,14 @@ untagged:
   elements: str
 """
 
-import getpass
 import os
-import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
-    LEDGER_VERSION, LedgerError, load_manifests, new_manifest_id, releases_dir, rollback_tag, same_state, tags_to_release,
-    utc_now, write_manifest,
+    LedgerError, load_manifests, new_manifest, releases_dir, rollback_tag, settle_manifest, tags_to_release, write_manifest,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, observe
@@ -176,55 +173,26 @@ def main() -> None:
         if isinstance(exc, DockerCliError):
             module.fail_json(**exc.as_fail_kwargs())
         module.fail_json(msg=str(exc))
-    git = state["git"] or {}
-    release = params["release"] or git.get("tag") or (git.get("commit") or "")[:12] or "unversioned"
-    created = utc_now()
-    manifest = {
-        "ledger_version": LEDGER_VERSION,
-        "project": project.name,
-        "project_dir": project.directory,
-        "compose_files": list(project.files),
-        "release": release,
-        "kind": params["kind"],
-        "status": params["status"],
-        "created": created.isoformat().replace("+00:00", "Z"),
-        "host": socket.gethostname(),
-        "user": os.environ.get("AIWFE_OPERATOR") or getpass.getuser(),
-        "git": state["git"],
-        "files": state["files"],
-        "services": {},
-        "rolled_back_from": params["rolled_back_from"],
-        "note": params["note"],
-        "alembic_revision": params["alembic_revision"],
-        "backup_set": params["backup_set"],
-    }
-    for name, svc in state["services"].items():
-        manifest["services"][name] = {k: svc[k] for k in ("image", "image_id", "repo_digests", "config_hash")}
-        manifest["services"][name]["running"] = svc["state"] == "running" and svc["container_image_id"] == svc["image_id"]
-
-    newest = manifests[-1] if manifests else None
-    same = newest if newest is not None and _same(newest, manifest) else None
+    manifest, recorded = settle_manifest(manifests, new_manifest(
+        project.name, project.directory, project.files, state, params["kind"], params["status"],
+        **{key: params[key] for key in ("release", "rolled_back_from", "note", "alembic_revision", "backup_set")}))
     tagged: list[str] = []
-    if same is not None:
-        manifest = same
-        recorded = False
-    else:
-        manifest["id"] = new_manifest_id(created, release, [m.get("id", "") for m in manifests])
-        recorded = True
     if params["status"] == "good" and params["keep_images"]:
+        wanted = {}
         for name, svc in manifest["services"].items():
-            if not svc.get("image_id"):
+            if svc.get("image_id"):
+                svc["rollback_tag"] = svc.get("rollback_tag") or rollback_tag(project.name, name, manifest["id"])
+                wanted[svc["rollback_tag"]] = svc["image_id"]
+        have = cli.inspect("image", sorted(wanted)) if wanted else {}
+        for tag in sorted(wanted):
+            if (have.get(tag) or {}).get("Id") == wanted[tag]:
                 continue
-            tag = svc.get("rollback_tag") or rollback_tag(project.name, name, manifest["id"])
-            svc["rollback_tag"] = tag
-            have = cli.inspect("image", [tag]).get(tag)
-            if not have or have.get("Id") != svc["image_id"]:
-                tagged.append(tag)
-                if not module.check_mode:
-                    try:
-                        cli.tag(svc["image_id"], tag)
-                    except DockerCliError as exc:
-                        module.fail_json(**exc.as_fail_kwargs())
+            tagged.append(tag)
+            if not module.check_mode:
+                try:
+                    cli.tag(wanted[tag], tag)
+                except DockerCliError as exc:
+                    module.fail_json(**exc.as_fail_kwargs())
     path = os.path.join(releases_dir(params["ledger_dir"], project.name), manifest["id"] + ".json")
     if recorded and not module.check_mode:
         path = write_manifest(params["ledger_dir"], manifest)
@@ -255,13 +223,6 @@ def _release_old_tags(module: AnsibleModule, cli, params: dict, project: str, ma
         except DockerCliError as exc:
             module.fail_json(**exc.as_fail_kwargs())
     return untagged
-
-
-def _same(old: dict, new: dict) -> bool:
-    """Snapshots compare to the newest manifest whatever its kind; other kinds must match exactly."""
-    if new["kind"] == "snapshot":
-        return same_state(dict(old, kind="snapshot"), new)
-    return same_state(old, new)
 
 
 if __name__ == "__main__":

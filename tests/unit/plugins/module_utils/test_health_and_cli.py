@@ -45,6 +45,30 @@ def test_cli_error_carries_command():
     assert err.value.as_fail_kwargs() == {"msg": "doing x failed (rc=1): boom", "cmd": ["docker", "x"], "rc": 1, "stderr": "boom"}
 
 
+def _engine(objects):
+    """A fake docker CLI that knows ``objects`` (ref -> inspect data) and records every argv."""
+    calls = []
+
+    def run(argv, **_kw):
+        calls.append(argv)
+        refs = argv[argv.index("--") + 1:]
+        found = [objects[r] for r in refs if r in objects]
+        return (0 if len(found) == len(refs) else 1), json.dumps(found), ""
+    return cli.DockerCli(run), calls
+
+
+def test_inspect_uses_one_call_when_all_exist():
+    runner, calls = _engine({"a": {"Id": "1"}, "b": {"Id": "2"}})
+    assert runner.inspect("image", ["b", "a"]) == {"b": {"Id": "2"}, "a": {"Id": "1"}}
+    assert calls == [["docker", "image", "inspect", "--", "b", "a"]]
+
+
+def test_inspect_tells_which_is_missing():
+    runner, calls = _engine({"a": {"Id": "1"}})
+    assert runner.inspect("image", ["a", "gone"]) == {"a": {"Id": "1"}, "gone": None}
+    assert calls[1:] == [["docker", "image", "inspect", "--", "a"], ["docker", "image", "inspect", "--", "gone"]]
+
+
 def test_published_port():
     pubs = [{"URL": "127.0.0.1", "TargetPort": 8000, "PublishedPort": 49153, "Protocol": "tcp"}]
     assert health.published_port(pubs, 8000) == 49153

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    PlanError, file_changes, parse_pin, plan_quick, render_pin,
+    PlanError, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
 )
 
 TARGET = {
@@ -86,3 +86,42 @@ def test_file_changes_lists_changed_added_and_removed_files():
         "docker/new/Dockerfile": {"from": "n", "to": None},
     }
     assert file_changes(release, dict(release)) == {}
+
+
+RUNNING_OK = {name: {"state": "running", "config_hash": f"h-{name}"} for name in ("api", "worker", "postgres", "caddy")}
+HASHES = {name: f"h-{name}" for name in RUNNING_OK}
+CONFIG = {"services": {"api": {}, "worker": {"depends_on": {"api": {}}}, "postgres": {}, "caddy": {"depends_on": {"api": {}}}}}
+
+
+def _plan(changes, selected=("api", "worker", "postgres", "caddy")):
+    return {"selected": list(selected), "changes": {name: {} for name in changes}, "rebuild": []}
+
+
+def test_start_names_only_what_changes_not_its_dependents():
+    # compose alone would also recreate caddy and worker, which depend on the recreated api
+    assert services_to_start(_plan(["api"]), RUNNING_OK, HASHES, CONFIG) == ["api"]
+
+
+def test_start_adds_stopped_and_drifted_services():
+    running = dict(RUNNING_OK, worker={"state": "exited", "config_hash": "h-worker"},
+                   caddy={"state": "running", "config_hash": "old"})
+    assert services_to_start(_plan([]), running, HASHES, CONFIG) == ["caddy", "worker"]
+    assert services_to_start(_plan([]), {k: v for k, v in RUNNING_OK.items() if k != "postgres"}, HASHES, CONFIG) == ["postgres"]
+
+
+def test_start_is_empty_when_everything_is_in_place():
+    assert services_to_start(_plan([]), RUNNING_OK, HASHES, CONFIG) == []
+
+
+def test_start_only_looks_at_selected_services():
+    running = dict(RUNNING_OK, caddy={"state": "exited", "config_hash": "h-caddy"})
+    assert services_to_start(_plan(["api"], selected=["api"]), running, HASHES, CONFIG) == ["api"]
+
+
+def test_start_follows_shared_namespaces_and_volumes():
+    config = {"services": {"api": {}, "sidecar": {"network_mode": "service:api"}, "tail": {"volumes_from": ["sidecar:ro"]},
+                           "other": {"network_mode": "bridge"}}}
+    running = {name: {"state": "running", "config_hash": f"h-{name}"} for name in config["services"]}
+    hashes = {name: f"h-{name}" for name in config["services"]}
+    plan = _plan(["api"], selected=list(config["services"]))
+    assert services_to_start(plan, running, hashes, config) == ["api", "sidecar", "tail"]
