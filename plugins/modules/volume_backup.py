@@ -32,7 +32,11 @@ attributes:
     support: full
     details: Backups and prunes are reported, not made; a restore in check mode verifies the archive and reports the plan.
   diff_mode:
-    support: none
+    support: full
+    details:
+      - V(backup) and V(prune) show the volume's archives in O(backup_dir) before and after (the new one added, the
+        pruned ones gone); V(restore) shows what the volume holds before (file count, bytes) and after (the archive's
+        members) and where the old data is kept. Works in check mode too.
   idempotent:
     support: partial
     details: V(verify) never changes anything; every V(backup) makes a new archive and every V(restore) restores.
@@ -145,6 +149,7 @@ seconds:
 import os
 import shutil
 import socket
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -353,6 +358,44 @@ class Runner:
             raise
         os.mkdir(staged)
 
+    def archives(self) -> list[str]:
+        volume = self.params["volume"] or (self.result.get("manifest") or {}).get("volume")
+        return [os.path.basename(b["path"]) for b in list_backups(self.params["backup_dir"], volume)] if volume else []
+
+    def contents(self, volume: str) -> str:
+        """One line about what a volume holds now (file count and bytes), for the diff."""
+        mountpoint = (self.volume_info(volume) or {}).get("Mountpoint") or ""
+        if not os.path.isdir(mountpoint):
+            return f"volume {volume}: absent\n"
+        files = size = 0
+        for root, _dirs, names in os.walk(mountpoint):
+            for name in names:
+                info = os.lstat(os.path.join(root, name))
+                if stat.S_ISREG(info.st_mode):
+                    files += 1
+                    size += info.st_size
+        return f"volume {volume}: {files} files, {size} bytes\n"
+
+    def diff(self, state: str, before: str) -> dict:
+        header = os.path.join(self.params["backup_dir"], str(self.params["volume"] or ""))
+        if state == "restore":
+            members = (self.result.get("manifest") or {}).get("members") or {}
+            kept = self.result.get("kept_volume") or f"{self.result.get('volume')}-pre-restore-<time>"
+            after = (f"volume {self.result.get('volume')}: contents of {os.path.basename(self.result.get('archive') or '')} "
+                     f"({members.get('files', '?')} files, {members.get('bytes', '?')} bytes); the data before is kept in "
+                     f"volume {kept}\n")
+            return {"before": before, "after": after, "before_header": self.result.get("volume"),
+                    "after_header": self.result.get("volume")}
+        names = [n for n in before.splitlines() if n]
+        if self.module.check_mode:
+            pruned = {os.path.basename(p) for p in self.result["pruned"]}
+            names = [n for n in names if n not in pruned]
+            if state == "backup" and self.result.get("archive"):
+                names.append(os.path.basename(self.result["archive"]))
+        else:
+            names = self.archives()
+        return {"before": before, "after": "".join(n + "\n" for n in names), "before_header": header, "after_header": header}
+
     def prune_verified(self) -> None:
         """Prune only when the newest backup verifies."""
         self.verify()
@@ -383,10 +426,19 @@ def main() -> None:
     if module.params["max_age_days"] is not None and module.params["max_age_days"] < 0:
         module.fail_json(msg="max_age_days must be >= 0")
     runner = Runner(module)
+    state = module.params["state"]
     try:
+        before = ""
+        if module._diff and state == "restore":
+            volume = module.params["volume"] or (load_manifest(runner.resolve_archive()) or {}).get("volume")
+            before = runner.contents(volume) if volume else ""
+        elif module._diff and state != "verify":
+            before = "".join(n + "\n" for n in runner.archives())
         actions = {"backup": runner.backup, "verify": runner.verify, "restore": runner.restore,
                    "prune": runner.prune_verified}
-        actions[module.params["state"]]()
+        actions[state]()
+        if module._diff and state != "verify":
+            runner.result["diff"] = runner.diff(state, before)
     except DockerCliError as exc:
         module.fail_json(**dict(runner.result, **exc.as_fail_kwargs()))
     module.exit_json(**runner.result)

@@ -119,3 +119,31 @@ def test_unreadable_manifest_is_reported(tmp_path):
     (directory / "bad.json").write_text("{not json")
     with pytest.raises(ledger.LedgerError, match="move it aside"):
         ledger.load_manifests(str(tmp_path), "p")
+
+
+STATE = {
+    "git": {"commit": "c0ffee" * 6 + "c0ff", "tag": None, "dirty": False},
+    "files": {"compose.yaml": "f1"},
+    "services": {"api": {"image": "aiwfe/api:v1", "image_id": "sha256:a", "repo_digests": [], "config_hash": "h",
+                         "container_image_id": "sha256:old", "state": "running"}},
+}
+
+
+def test_new_manifest_from_an_observed_state():
+    made = ledger.new_manifest("p", "/srv/p", ["compose.yaml"], STATE, "snapshot", "failed", note="before")
+    assert made["release"] == STATE["git"]["commit"][:12]          # no tag: the short commit
+    assert made["services"]["api"]["running"] is False              # the container runs another image
+    assert made["note"] == "before" and made["backup_set"] is None and "id" not in made
+
+
+def test_settle_keeps_the_newest_identical_state_and_names_new_ones():
+    first, new = ledger.settle_manifest([], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed"))
+    assert new and first["id"].endswith("-" + STATE["git"]["commit"][:12])
+    again, new = ledger.settle_manifest([first], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed"))
+    assert not new and again is first
+    # a snapshot compares to the newest manifest whatever its kind
+    deployed = dict(first, kind="deploy")
+    same, new = ledger.settle_manifest([deployed], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed"))
+    assert not new and same is deployed
+    good, new = ledger.settle_manifest([first], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "good"))
+    assert new and good["id"] != first["id"]
