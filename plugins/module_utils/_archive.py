@@ -29,6 +29,8 @@ C_ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "f": b"\f", "v": b"\v", "a": b"
 
 def c_unquote(text: str) -> str:
     """Undo GNU tar's --quoting-style=c (C escapes, octal bytes)."""
+    if "\\" not in text:
+        return text
     out = bytearray()
     index = 0
     while index < len(text):

@@ -91,7 +91,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import Uns
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_now
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, hash_files, sha256_file
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
-    VolumeError, compressor, create_archive, decompressor, verify_archive, write_manifest_and_publish,
+    TAR_LISTED, VolumeError, compressor, create_archive, verify_archive, write_manifest_and_publish,
 )
 
 NAME = "config"
@@ -105,9 +105,9 @@ def backup(project_dir: str, backup_dir: str, patterns: list[str], suffix: str =
     name = f"{NAME}{suffix}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.tar.zst"
     final = os.path.join(backup_dir, name)
     tmp = os.path.join(backup_dir, ".tmp-" + name)
-    tar_argv = ["tar", "-C", project_dir, "--numeric-owner", "-cf", "-", "--"] + sorted(files)
+    tar_argv = ["tar", "-C", project_dir] + TAR_LISTED + ["-cf", "-", "--"] + sorted(files)
     try:
-        sha, stats = create_archive(tar_argv, compressor("zstd", 3), decompressor(final), tmp)
+        sha, stats = create_archive(tar_argv, compressor("zstd", 3), tmp)
         manifest = {"format": 1, "archive": name, "volume": NAME + suffix, "sha256": sha, "archive_bytes": os.path.getsize(tmp),
                     "members": stats.as_dict(), "files": files, "project_dir": project_dir,
                     "created": utc_now().isoformat().replace("+00:00", "Z"), "host": socket.gethostname()}

@@ -12,13 +12,15 @@ short_description: Back up, verify, prune and restore Docker named volumes
 version_added: 0.1.0
 description:
   - V(backup) streams the volume through C(tar) and a multi-threaded compressor (zstd when available, else gzip/pigz)
-    into a temporary file (mode 0600) while hashing it and verifying it (full decompression and member scan of the
-    stream written), fsyncs it,
+    into a temporary file (mode 0600) while hashing it and checking every member in tar's own listing (the same
+    checks a restore makes - no absolute path, no C(..), no link leaving the volume, no device file), fsyncs it,
     writes a manifest (volume, sizes, counts, sha256, tool versions, time taken) and only then renames both into
     place. A failed or partial backup leaves nothing that looks like a backup.
   - The volume is read directly from its mountpoint when the module runs on the Docker host with access to it,
     otherwise through a short-lived helper container (O(helper_image)).
-  - V(verify) checks the checksum and reads the whole archive without restoring it.
+  - V(verify) checks the checksum and reads the whole archive back from disk (full decompression and member scan)
+    without restoring it. A V(backup) does that read-back too before O(keep) / O(max_age_days) may delete any older
+    backup; when it fails, the new backup is removed and nothing is pruned.
   - V(restore) refuses the whole archive when any member has an absolute path, a C(..) component, a link leaving the
     volume or is a device file; it extracts into a fresh staging volume while verifying, and only when everything
     agrees swaps the data in, keeping the old data as a new volume named in RV(kept_volume).
@@ -159,7 +161,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_now
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
-    TAR_CREATE, VolumeError, compressor, create_archive, decompressor, timed, tool_versions, verify_archive, write_manifest_and_publish,
+    TAR_CREATE, VolumeError, compressor, create_archive, timed, tool_versions, verify_archive, write_manifest_and_publish,
 )
 
 
@@ -255,7 +257,7 @@ class Runner:
             self.stop(users)
             try:
                 (sha, stats), self.result["seconds"]["backup"] = timed(
-                    create_archive, tar_argv, compressor(kind, params["level"]), decompressor(final), tmp)
+                    create_archive, tar_argv, compressor(kind, params["level"]), tmp)
             finally:
                 self.start(users)
         except (VolumeError, UnsafeArchive, DockerCliError) as exc:
@@ -275,6 +277,14 @@ class Runner:
         except VolumeError as exc:
             self.fail(f"backup of {volume} failed, nothing was kept: {exc}")
         self.result["manifest"] = manifest
+        if select_prune(list_backups(directory, volume), params["keep"], params["max_age_days"], utc_now()):
+            # Older backups go only once the new one is proven readable from disk.
+            try:
+                _stats, self.result["seconds"]["verify"] = timed(verify_archive, final, manifest)
+            except (VolumeError, UnsafeArchive) as exc:
+                os.unlink(manifest_path(final))
+                os.unlink(final)
+                self.fail(f"the new backup of {volume} failed its read-back and was removed; nothing was pruned: {exc}")
         self.prune()
 
     def verify(self) -> None:
