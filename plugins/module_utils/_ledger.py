@@ -81,14 +81,13 @@ def load_manifests(ledger_dir: str, project: str) -> list[Manifest]:
     return manifests
 
 
-def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
-    """Write JSON to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
+def write_temp(directory: str, text: str, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+    """Write text to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
@@ -96,6 +95,15 @@ def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str 
         os.unlink(tmp)
         raise
     return tmp
+
+
+def json_text(data: t.Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+    """write_temp of ``data`` as JSON."""
+    return write_temp(directory, json_text(data), mode, prefix)
 
 
 def fsync_dir(directory: str) -> None:
@@ -106,16 +114,21 @@ def fsync_dir(directory: str) -> None:
         os.close(dir_fd)
 
 
-def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
-    """Write JSON to a temporary file in the same directory, fsync, then rename over ``path``."""
+def write_text_atomic(path: str, text: str, mode: int = 0o600) -> None:
+    """Write text to a temporary file in the same directory, fsync, then rename over ``path``."""
     directory = os.path.dirname(path)
-    tmp = write_json_temp(directory, data, mode)
+    tmp = write_temp(directory, text, mode)
     try:
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
     fsync_dir(directory)
+
+
+def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
+    """write_text_atomic of ``data`` as JSON."""
+    write_text_atomic(path, json_text(data), mode)
 
 
 def write_manifest(ledger_dir: str, manifest: Manifest) -> str:
@@ -252,14 +265,24 @@ def select(manifests: list[Manifest], target: str) -> Manifest:
 
 
 def tags_to_release(manifests: list[Manifest], keep: int, protect: t.Iterable[str] = ()) -> list[str]:
-    """Rollback tags of good manifests older than the newest ``keep`` good ones (0: keep all).
+    """Rollback tags of good manifests older than the newest ``keep`` distinct good releases (0: keep all).
 
+    Releases are told apart by their images (service -> image ID): repeated records of the same images (a
+    snapshot after a deploy, a rollback back to them) count once, so they cannot push an older release out.
     A tag also named by a kept manifest, or listed in ``protect``, is never returned.
     """
     if keep <= 0:
         return []
-    good = [m for m in manifests if m.get("status") == "good"]
-    kept, old = good[-keep:], good[:-keep]
+    kept: list[Manifest] = []
+    old: list[Manifest] = []
+    releases: set[tuple[tuple[str, str], ...]] = set()
+    for m in reversed([m for m in manifests if m.get("status") == "good"]):
+        images = tuple(sorted((name, str(svc.get("image_id"))) for name, svc in (m.get("services") or {}).items()))
+        if images in releases or len(releases) < keep:
+            releases.add(images)
+            kept.append(m)
+        else:
+            old.insert(0, m)
     keep_tags = set(protect)
     for m in kept:
         keep_tags.update(s.get("rollback_tag") for s in (m.get("services") or {}).values() if s.get("rollback_tag"))

@@ -15,13 +15,11 @@ only when the checksum, the scan, tar and the counts all agree is the staging da
 
 from __future__ import annotations
 
-import hashlib
 import fcntl
-import json
+import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import typing as t
@@ -29,6 +27,7 @@ import typing as t
 from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
     LISTING_RE, MemberStats, UnsafeArchive, manifest_path, scan_listing,
 )
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import fsync_dir, write_json_temp
 
 CHUNK = 1 << 20
 # Pipes of 1 MiB instead of 64 KiB: fewer wake-ups between tar, the compressor and this process.
@@ -74,14 +73,6 @@ def tool_versions(kind: str) -> dict[str, str]:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             versions[tool] = "unknown"
     return versions
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _stderr(proc: subprocess.Popen) -> str:
@@ -309,20 +300,15 @@ def write_manifest_and_publish(tmp_archive: str, final_archive: str, manifest: d
     """Manifest first (temporary name), then rename archive, then manifest: a backup is only listed
     once both exist under their final names."""
     directory = os.path.dirname(final_archive)
-    fd, tmp_manifest = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    tmp_manifest = ""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_manifest, 0o600)
+        tmp_manifest = write_json_temp(directory, manifest)
         os.replace(tmp_archive, final_archive)
         os.replace(tmp_manifest, manifest_path(final_archive))
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except OSError as exc:
         for leftover in (tmp_manifest, tmp_archive):
-            if os.path.exists(leftover):
+            if leftover and os.path.exists(leftover):
                 os.unlink(leftover)
         if os.path.exists(final_archive) and not os.path.exists(manifest_path(final_archive)):
             os.unlink(final_archive)

@@ -146,7 +146,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
-    LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
+    LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest, write_text_atomic,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
     PlanError, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
@@ -247,14 +247,7 @@ def main() -> None:
     changed_file = after != before
     if changed_file and write:
         if after:
-            os.makedirs(os.path.dirname(pin_file), mode=0o700, exist_ok=True)
-            tmp = pin_file + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(after)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, pin_file)
+            write_text_atomic(pin_file, after, 0o644)
         else:
             os.unlink(pin_file)
     files = project.file_paths()

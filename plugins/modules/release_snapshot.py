@@ -66,8 +66,10 @@ options:
     default: true
   keep_releases:
     description:
-      - Keep the rollback tags of the newest N good manifests; older ones are removed (the image itself goes only when
-        no other tag or container uses it). Tags named by the quick-rollback pin file are always kept. V(0) keeps all.
+      - Keep the rollback tags of the newest N good releases; older ones are removed (the image itself goes only when
+        no other tag or container uses it). Good manifests of the same images (service to image ID) count as one
+        release, so repeated snapshots cannot push an older release out. Tags named by the quick-rollback pin file are
+        always kept. V(0) keeps all.
     type: int
     default: 5
   alembic_revision:

@@ -78,8 +78,8 @@ def test_diff_reports_commit_and_alembic_revision():
     assert "alembic_revision" not in ledger.diff(a, dict(a))
 
 
-def tagged(mid, status="good", tag=None):
-    m = manifest(mid, "v" + mid, status=status)
+def tagged(mid, status="good", tag=None, api=None):
+    m = manifest(mid, "v" + mid, status=status, api=api or f"sha256:{mid}")
     m["services"]["api"]["rollback_tag"] = tag or f"aiwfe-rollback/p-api:{mid}"
     return m
 
@@ -91,6 +91,9 @@ def tagged(mid, status="good", tag=None):
     ([tagged("1"), tagged("2"), tagged("3", status="failed")], 1, [], ["aiwfe-rollback/p-api:1"]),  # failed ones don't count
     ([tagged("1"), tagged("2", tag="aiwfe-rollback/p-api:1"), tagged("3")], 2, [], []),  # shared by a kept one
     ([tagged("1"), tagged("2"), tagged("3")], 1, ["aiwfe-rollback/p-api:1"], ["aiwfe-rollback/p-api:2"]),
+    # snapshots of the same images count once: v1 stays among the newest 2 releases
+    ([tagged("1"), tagged("2"), tagged("3", api="sha256:2"), tagged("4", api="sha256:2")], 2, [], []),
+    ([tagged("1"), tagged("2"), tagged("3", api="sha256:2"), tagged("5")], 2, [], ["aiwfe-rollback/p-api:1"]),
 ])
 def test_tags_to_release(history, keep, protect, expected):
     assert ledger.tags_to_release(history, keep, protect) == expected
