@@ -168,10 +168,16 @@ def new_manifest(project: str, project_dir: str, compose_files: t.Sequence[str],
 
 def settle_manifest(manifests: list[Manifest], manifest: Manifest) -> tuple[Manifest, bool]:
     """(manifest to keep, whether it is new): the newest recorded one when it describes the same state (a snapshot
-    compares to the newest manifest whatever its kind), else ``manifest`` with a fresh id."""
+    compares to the newest manifest whatever its kind, and without an Alembic revision of its own matches any), else
+    ``manifest`` with a fresh id."""
     newest = manifests[-1] if manifests else None
     if newest is not None:
-        if same_state(dict(newest, kind="snapshot") if manifest["kind"] == "snapshot" else newest, manifest):
+        compare = newest
+        if manifest["kind"] == "snapshot":
+            # A snapshot that did not read the Alembic revision says nothing new about it either.
+            revision = newest.get("alembic_revision") if manifest.get("alembic_revision") else None
+            compare = dict(newest, kind="snapshot", alembic_revision=revision)
+        if same_state(compare, manifest):
             return newest, False
     created = datetime.datetime.fromisoformat(manifest["created"].replace("Z", "+00:00"))
     manifest["id"] = new_manifest_id(created, manifest["release"], [m.get("id", "") for m in manifests])

@@ -148,5 +148,13 @@ def test_settle_keeps_the_newest_identical_state_and_names_new_ones():
     deployed = dict(first, kind="deploy")
     same, new = ledger.settle_manifest([deployed], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed"))
     assert not new and same is deployed
+    # ... also when the deploy read the Alembic revision and the snapshot could not (the pre-rollback record)
+    migrated = dict(first, kind="deploy", alembic_revision="0004")
+    same, new = ledger.settle_manifest([migrated], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed"))
+    assert not new and same is migrated
+    # a snapshot that read another revision is another state
+    other, new = ledger.settle_manifest([migrated], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "failed",
+                                                                        alembic_revision="0003"))
+    assert new and other["alembic_revision"] == "0003"
     good, new = ledger.settle_manifest([first], ledger.new_manifest("p", "/srv/p", [], STATE, "snapshot", "good"))
     assert new and good["id"] != first["id"]
