@@ -87,6 +87,10 @@ class MemberStats:
         match = LISTING_RE.match(line.rstrip("\n"))
         if not match:
             raise UnsafeArchive(f"cannot understand the archive listing line {line.strip()!r}")
+        self.add_listing_match(match)
+
+    def add_listing_match(self, match: re.Match) -> None:
+        """Check and count one member from a LISTING_RE match."""
         kind = match.group("mode")[0]
         check_entry(kind, c_unquote(match.group("name")), c_unquote(match.group("link") or ""))
         if kind == "-":

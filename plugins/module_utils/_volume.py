@@ -162,11 +162,12 @@ class _Listing:
     def _read(self) -> None:
         for raw in self.stream:
             line = raw.decode("utf-8", "surrogateescape").rstrip("\n")
-            if not LISTING_RE.match(line):
+            match = LISTING_RE.match(line)
+            if not match:
                 self.other.append(line)
             elif self.unsafe is None:
                 try:
-                    self.stats.add_listing_line(line)
+                    self.stats.add_listing_match(match)
                 except UnsafeArchive as exc:
                     self.unsafe = exc
 

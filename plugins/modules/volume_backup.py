@@ -152,6 +152,7 @@ import os
 import shutil
 import socket
 import stat
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -212,9 +213,12 @@ class Runner:
             self.fail("compression zstd asked for but the zstd command is missing: install zstd or use compression: gzip")
         return kind
 
-    def prune(self) -> None:
+    def prune(self, prove: t.Callable[[], None] | None = None) -> None:
+        """Delete the backups O(keep) / O(max_age_days) select; ``prove`` runs first, only when one would go."""
         backups = list_backups(self.params["backup_dir"], self.params["volume"])
         doomed = select_prune(backups, self.params["keep"], self.params["max_age_days"], utc_now())
+        if doomed and prove is not None and not self.module.check_mode:
+            prove()
         for backup in doomed:
             self.result["pruned"].append(backup["path"])
             if not self.module.check_mode:
@@ -277,15 +281,16 @@ class Runner:
         except VolumeError as exc:
             self.fail(f"backup of {volume} failed, nothing was kept: {exc}")
         self.result["manifest"] = manifest
-        if select_prune(list_backups(directory, volume), params["keep"], params["max_age_days"], utc_now()):
-            # Older backups go only once the new one is proven readable from disk.
-            try:
-                _stats, self.result["seconds"]["verify"] = timed(verify_archive, final, manifest)
-            except (VolumeError, UnsafeArchive) as exc:
-                os.unlink(manifest_path(final))
-                os.unlink(final)
-                self.fail(f"the new backup of {volume} failed its read-back and was removed; nothing was pruned: {exc}")
-        self.prune()
+        self.prune(lambda: self.read_back(final, manifest))
+
+    def read_back(self, path: str, manifest: dict) -> None:
+        """Older backups go only once the new one is proven readable from disk; a new one that is not is removed."""
+        try:
+            _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest)
+        except (VolumeError, UnsafeArchive) as exc:
+            os.unlink(manifest_path(path))
+            os.unlink(path)
+            self.fail(f"the new backup of {manifest['volume']} failed its read-back and was removed; nothing was pruned: {exc}")
 
     def verify(self) -> None:
         path = self.resolve_archive()
