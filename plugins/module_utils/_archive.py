@@ -13,7 +13,8 @@ import posixpath
 import re
 import typing as t
 
-MANIFEST_SUFFIX = ".manifest.json"
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import load_manifest, parse_stamp, stamp
+
 EXTENSIONS = {"zstd": ".tar.zst", "gzip": ".tar.gz"}
 NAME_RE = re.compile(r"^(?P<volume>.+)-(?P<stamp>\d{8}T\d{6}Z)(?P<ext>\.tar\.(zst|gz))$")
 
@@ -115,25 +116,8 @@ def scan_listing(lines: t.Iterable[str]) -> MemberStats:
     return stats
 
 
-def stamp(when: datetime.datetime) -> str:
-    return when.strftime("%Y%m%dT%H%M%SZ")
-
-
 def archive_name(volume: str, when: datetime.datetime, compression: str) -> str:
     return f"{volume}-{stamp(when)}{EXTENSIONS[compression]}"
-
-
-def manifest_path(archive_path: str) -> str:
-    return archive_path + MANIFEST_SUFFIX
-
-
-def load_manifest(archive_path: str) -> dict[str, t.Any] | None:
-    try:
-        with open(manifest_path(archive_path), encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def list_backups(directory: str, volume: str | None = None) -> list[dict[str, t.Any]]:
@@ -165,7 +149,7 @@ def select_prune(backups: list[dict[str, t.Any]], keep: int | None, max_age_days
         if index == 0:
             continue
         too_many = keep is not None and index >= keep
-        when = datetime.datetime.strptime(backup["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+        when = parse_stamp(backup["stamp"])
         too_old = max_age_days is not None and (now - when) > datetime.timedelta(days=max_age_days)
         if too_many or too_old:
             doomed.append(backup)

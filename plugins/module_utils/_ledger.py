@@ -16,8 +16,9 @@ import json
 import os
 import re
 import socket
-import tempfile
 import typing as t
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import iso, parse_iso, stamp, utc_now, write_json_atomic
 
 LEDGER_VERSION = 1
 KINDS = ("deploy", "rollback", "snapshot")
@@ -37,12 +38,8 @@ def slug(text: str) -> str:
     return out[:80] or "unnamed"
 
 
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-
-
 def new_manifest_id(created: datetime.datetime, release: str, existing: t.Iterable[str]) -> str:
-    base = f"{created.strftime('%Y%m%dT%H%M%SZ')}-{slug(release)}"
+    base = f"{stamp(created)}-{slug(release)}"
     taken = set(existing)
     candidate, n = base, 1
     while candidate in taken:
@@ -81,56 +78,6 @@ def load_manifests(ledger_dir: str, project: str) -> list[Manifest]:
     return manifests
 
 
-def write_temp(directory: str, text: str, mode: int = 0o600, prefix: str = ".tmp-") -> str:
-    """Write text to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
-
-
-def json_text(data: t.Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
-    """write_temp of ``data`` as JSON."""
-    return write_temp(directory, json_text(data), mode, prefix)
-
-
-def fsync_dir(directory: str) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def write_text_atomic(path: str, text: str, mode: int = 0o600) -> None:
-    """Write text to a temporary file in the same directory, fsync, then rename over ``path``."""
-    directory = os.path.dirname(path)
-    tmp = write_temp(directory, text, mode)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    fsync_dir(directory)
-
-
-def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
-    """write_text_atomic of ``data`` as JSON."""
-    write_text_atomic(path, json_text(data), mode)
-
-
 def write_manifest(ledger_dir: str, manifest: Manifest) -> str:
     path = os.path.join(releases_dir(ledger_dir, manifest["project"]), manifest["id"] + ".json")
     write_json_atomic(path, manifest)
@@ -151,7 +98,7 @@ def new_manifest(project: str, project_dir: str, compose_files: t.Sequence[str],
         "release": meta.get("release") or git.get("tag") or (git.get("commit") or "")[:12] or "unversioned",
         "kind": kind,
         "status": status,
-        "created": created.isoformat().replace("+00:00", "Z"),
+        "created": iso(created),
         "host": socket.gethostname(),
         "user": os.environ.get("AIWFE_OPERATOR") or getpass.getuser(),
         "git": state["git"],
@@ -179,7 +126,7 @@ def settle_manifest(manifests: list[Manifest], manifest: Manifest) -> tuple[Mani
             compare = dict(newest, kind="snapshot", alembic_revision=revision)
         if same_state(compare, manifest):
             return newest, False
-    created = datetime.datetime.fromisoformat(manifest["created"].replace("Z", "+00:00"))
+    created = parse_iso(manifest["created"])
     manifest["id"] = new_manifest_id(created, manifest["release"], [m.get("id", "") for m in manifests])
     return manifest, True
 

@@ -24,7 +24,7 @@ import re
 import secrets
 import typing as t
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import fsync_dir, write_json_temp
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import fsync_dir, utc_now, write_json_temp
 
 LOCK_VERSION = 1
 LOCK_NAME = "lock.json"
@@ -59,10 +59,6 @@ def check_token(token: str, option: str) -> None:
 
 def new_token() -> str:
     return secrets.token_hex(8)
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
 
 
 # --- processes -------------------------------------------------------------------------------------------------

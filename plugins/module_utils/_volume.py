@@ -24,10 +24,8 @@ import threading
 import time
 import typing as t
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
-    LISTING_RE, MemberStats, UnsafeArchive, manifest_path, scan_listing,
-)
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import fsync_dir, write_json_temp
+from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import LISTING_RE, MemberStats, UnsafeArchive, scan_listing
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import fsync_dir, manifest_path, write_json_temp
 
 CHUNK = 1 << 20
 # Pipes of 1 MiB instead of 64 KiB: fewer wake-ups between tar, the compressor and this process.

@@ -146,8 +146,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
-    LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest, write_text_atomic,
+    LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
 )
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import write_text_atomic
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
     PlanError, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
 )

@@ -87,8 +87,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import UnsafeArchive, list_backups, load_manifest
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_now
+from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import UnsafeArchive, list_backups
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import iso, load_manifest, stamp
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, hash_files, sha256_file
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
     TAR_LISTED, VolumeError, compressor, create_archive, verify_archive, write_manifest_and_publish,
@@ -102,7 +102,7 @@ def backup(project_dir: str, backup_dir: str, patterns: list[str], suffix: str =
     if not files:
         raise VolumeError(f"no file of {project_dir} matches {patterns}: nothing to archive")
     os.makedirs(backup_dir, mode=0o700, exist_ok=True)
-    name = f"{NAME}{suffix}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}.tar.zst"
+    name = f"{NAME}{suffix}-{stamp()}.tar.zst"
     final = os.path.join(backup_dir, name)
     tmp = os.path.join(backup_dir, ".tmp-" + name)
     tar_argv = ["tar", "-C", project_dir] + TAR_LISTED + ["-cf", "-", "--"] + sorted(files)
@@ -110,7 +110,7 @@ def backup(project_dir: str, backup_dir: str, patterns: list[str], suffix: str =
         sha, stats = create_archive(tar_argv, compressor("zstd", 3), tmp)
         manifest = {"format": 1, "archive": name, "volume": NAME + suffix, "sha256": sha, "archive_bytes": os.path.getsize(tmp),
                     "members": stats.as_dict(), "files": files, "project_dir": project_dir,
-                    "created": utc_now().isoformat().replace("+00:00", "Z"), "host": socket.gethostname()}
+                    "created": iso(), "host": socket.gethostname()}
         write_manifest_and_publish(tmp, final, manifest)
     except (VolumeError, UnsafeArchive):
         if os.path.exists(tmp):

@@ -108,10 +108,9 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import load_manifest
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_now
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import iso, load_manifest, stamp
 from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import (
     PostgresError, Target, check_dump, client_version, dump, facts, restore,
 )
@@ -121,14 +120,14 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import Volu
 
 def make_dump(target: Target, directory: str, label: str = "") -> tuple[str, dict]:
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    name = f"{target.database}-{utc_now().strftime('%Y%m%dT%H%M%SZ')}{label}.dump"
+    name = f"{target.database}-{stamp()}{label}.dump"
     final = os.path.join(directory, name)
     tmp = os.path.join(directory, ".tmp-" + name)
     try:
         sha = dump(target, tmp)
         manifest = dict(facts(target), archive=name, sha256=sha, bytes=os.path.getsize(tmp), toc_entries=check_dump(target, tmp),
                         client_version=client_version(target), database=target.database, format="custom",
-                        created=utc_now().isoformat().replace("+00:00", "Z"), host=socket.gethostname())
+                        created=iso(), host=socket.gethostname())
         write_manifest_and_publish(tmp, final, manifest)
     except (PostgresError, VolumeError):
         if os.path.exists(tmp):

@@ -156,11 +156,9 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
-    UnsafeArchive, archive_name, list_backups, load_manifest, manifest_path, select_prune,
-)
+from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import UnsafeArchive, archive_name, list_backups, select_prune
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import utc_now
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import iso, load_manifest, manifest_path, stamp, utc_now
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
     TAR_CREATE, VolumeError, compressor, create_archive, timed, tool_versions, verify_archive, write_manifest_and_publish,
 )
@@ -273,7 +271,7 @@ class Runner:
         manifest = {
             "format": 1, "archive": name, "volume": volume, "sha256": sha, "archive_bytes": os.path.getsize(tmp),
             "members": stats.as_dict(), "compression": kind, "level": params["level"], "access": self.result["access"],
-            "tools": tool_versions(kind), "created": utc_now().isoformat().replace("+00:00", "Z"), "host": socket.gethostname(),
+            "tools": tool_versions(kind), "created": iso(), "host": socket.gethostname(),
             "seconds": dict(self.result["seconds"]), "stopped_containers": users,
         }
         try:
@@ -325,9 +323,9 @@ class Runner:
                 self.fail(f"{path} failed verification, it would not be restored: {exc}")
             self.result["changed"] = True
             return
-        stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-        staging = f"{volume}-restore-{stamp}"
-        kept = f"{volume}-pre-restore-{stamp}"
+        when = stamp()
+        staging = f"{volume}-restore-{when}"
+        kept = f"{volume}-pre-restore-{when}"
         staging_mp = self.create_volume(staging)
         if not os.access(staging_mp, os.W_OK):
             self.remove_volume(staging)

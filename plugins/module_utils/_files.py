@@ -1,0 +1,163 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Files and time stamps: the one place for atomic writes, artifact publishing and the collection's time formats.
+
+Every file the collection writes (ledger manifests, the lock, pin files, backups and their manifests) goes through
+here, so a crash never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+import typing as t
+
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+# --- time stamps ----------------------------------------------------------------------------------------------
+
+def utc_now() -> datetime.datetime:
+    """Now, in UTC, to the second (what every recorded time uses)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def stamp(when: datetime.datetime | None = None) -> str:
+    """The compact UTC stamp used in file and id names: 20261129T031500Z."""
+    return (when or utc_now()).strftime(STAMP_FORMAT)
+
+
+def parse_stamp(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def iso(when: datetime.datetime | None = None) -> str:
+    """ISO 8601 in UTC with a Z: 2026-11-29T03:15:00Z."""
+    return (when or utc_now()).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- atomic writes ----------------------------------------------------------------------------------------------
+
+def json_text(data: t.Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def fsync_dir(directory: str) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_temp(directory: str, text: str, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+    """Write text to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+    """write_temp of ``data`` as JSON."""
+    return write_temp(directory, json_text(data), mode, prefix)
+
+
+def write_text_atomic(path: str, text: str, mode: int = 0o600) -> None:
+    """Write text to a temporary file in the same directory, fsync, then rename over ``path``."""
+    directory = os.path.dirname(path)
+    tmp = write_temp(directory, text, mode)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
+    """write_text_atomic of ``data`` as JSON."""
+    write_text_atomic(path, json_text(data), mode)
+
+
+def read_json(path: str) -> t.Any:
+    """The JSON in ``path``, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+# --- artifacts: a file plus its manifest, both or neither ----------------------------------------------------------
+
+class ArtifactError(Exception):
+    """Publishing an artifact failed; nothing of it is left behind."""
+
+
+def manifest_path(artifact_path: str) -> str:
+    return artifact_path + MANIFEST_SUFFIX
+
+
+def load_manifest(artifact_path: str) -> dict[str, t.Any] | None:
+    """The manifest next to an artifact, or None when it has none (an incomplete artifact)."""
+    data = read_json(manifest_path(artifact_path))
+    return data if isinstance(data, dict) else None
+
+
+def publish(directory: str, name: str, write: t.Callable[[str], dict[str, t.Any]]) -> tuple[str, dict[str, t.Any]]:
+    """Create the artifact ``directory/name`` (directory created 0700) with its manifest ``name.manifest.json``.
+
+    ``write(tmp_path)`` fills a temporary file in the same directory and returns the artifact's manifest. The
+    manifest is written under a temporary name, then the artifact and then the manifest are renamed to their final
+    names and the directory is fsynced: an artifact only counts once its manifest exists, so a crash at any point
+    leaves no artifact that looks complete. On any error every temporary file (and an artifact renamed without its
+    manifest) is removed and the error propagates (OSError as ArtifactError). Returns (path, manifest).
+    """
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    final = os.path.join(directory, name)
+    tmp_artifact = os.path.join(directory, ".tmp-" + name)
+    tmp_manifest = ""
+    try:
+        manifest = write(tmp_artifact)
+        tmp_manifest = write_json_temp(directory, manifest)
+        os.replace(tmp_artifact, final)
+        os.replace(tmp_manifest, manifest_path(final))
+        fsync_dir(directory)
+    except BaseException as exc:
+        for leftover in (tmp_manifest, tmp_artifact):
+            if leftover and os.path.exists(leftover):
+                os.unlink(leftover)
+        if os.path.exists(final) and not os.path.exists(manifest_path(final)):
+            os.unlink(final)
+        if isinstance(exc, OSError):
+            raise ArtifactError(f"writing {final} failed: {exc.strerror or exc}") from exc
+        raise
+    return final, manifest
+
+
+def remove_artifact(path: str) -> None:
+    """Remove an artifact, its manifest first (so a crash in between never leaves a manifest without its file
+    looking complete: an artifact without a manifest is not listed)."""
+    manifest = manifest_path(path)
+    if os.path.exists(manifest):
+        os.unlink(manifest)
+    if os.path.exists(path):
+        os.unlink(path)
