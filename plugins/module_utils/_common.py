@@ -11,19 +11,40 @@ import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
 
-COMPOSE_ARGS: dict[str, dict[str, t.Any]] = {
+# The options of the action group aiwfe.rollback.stack (meta/runtime.yml): every module that works on a compose
+# project takes them, so a play sets them once with module_defaults (playbooks/vars/stack.yml).
+STACK_ARGS: dict[str, dict[str, t.Any]] = {
     "project_dir": {"type": "path", "required": True},
     "project_name": {"type": "str", "required": True},
     "files": {"type": "list", "elements": "path", "default": []},
+    "ledger_dir": {"type": "path", "default": "/var/lib/aiwfe-rollback"},
     "docker_cli": {"type": "path", "default": "docker"},
 }
+# The options of the action group aiwfe.rollback.ledger: modules that only read or write the ledger directory.
 LEDGER_ARGS: dict[str, dict[str, t.Any]] = {
-    "ledger_dir": {"type": "path", "default": "/var/lib/aiwfe-rollback"},
+    "project_name": STACK_ARGS["project_name"],
+    "ledger_dir": STACK_ARGS["ledger_dir"],
 }
+PIN_FILE = "pin.compose.yaml"
 
 
-def compose_project(module: t.Any) -> ComposeProject:
-    """Validate the shared options and build the project; fails the module with a plain message."""
+def pin_path(ledger_dir: str, project_name: str) -> str:
+    """Where a quick rollback's pin file lives: outside the deploy directory, so git status stays clean."""
+    return os.path.join(ledger_dir, project_name, PIN_FILE)
+
+
+def project_name_error(name: str) -> str | None:
+    if not name or name.lower() != name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789_-" for c in name):
+        return f"project_name '{name}' is not a valid compose project name (lower-case letters, digits, '_' and '-')"
+    return None
+
+
+def compose_project(module: t.Any, with_pin: bool = True) -> ComposeProject:
+    """Validate the shared options and build the project; fails the module with a plain message.
+
+    with_pin: the rollback pin file, when there is one, is part of what runs and is merged last (what every module
+    that observes the stack wants); the rollback planner asks for the stack's own files only.
+    """
     params = module.params
     directory = params["project_dir"]
     if not os.path.isdir(directory):
@@ -33,9 +54,14 @@ def compose_project(module: t.Any) -> ComposeProject:
         if not os.path.isfile(full):
             module.fail_json(msg=f"compose file {full} does not exist: fix 'files'")
     name = params["project_name"]
-    if not name or name.lower() != name or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789_-" for c in name):
-        module.fail_json(msg=f"project_name '{name}' is not a valid compose project name (lower-case letters, digits, '_' and '-')")
-    project = ComposeProject(name, directory, params["files"])
+    error = project_name_error(name)
+    if error:
+        module.fail_json(msg=error)
+    pin = pin_path(params["ledger_dir"], name)
+    if pin in [os.path.abspath(p if os.path.isabs(p) else os.path.join(directory, p)) for p in params["files"]]:
+        module.fail_json(msg=f"pass the stack's own compose files in 'files', not the rollback pin file {pin} "
+                             "(the modules add it themselves when it exists)")
+    project = ComposeProject(name, directory, params["files"], pin if with_pin and os.path.isfile(pin) else None)
     if not project.files:
         module.fail_json(msg=f"no compose file (compose.yaml, docker-compose.yml...) in {directory}: set 'files'")
     return project

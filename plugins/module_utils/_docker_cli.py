@@ -44,16 +44,27 @@ class ComposeProject:
     """A compose project: name, directory and the compose files (relative to the directory or absolute).
 
     With no files given, the files compose would pick by itself are named explicitly, so that adding an
-    override file (the rollback pin) never drops the stack's own files.
+    override file (the rollback pin) never drops the stack's own files. ``pin``: the path of a rollback pin file
+    that is part of what runs (merged last), or None.
     """
 
-    def __init__(self, name: str, directory: str, files: t.Sequence[str] = ()) -> None:
+    def __init__(self, name: str, directory: str, files: t.Sequence[str] = (), pin: str | None = None) -> None:
         self.name = name
         self.directory = directory
         self.files = tuple(files) or tuple(default_compose_files(directory))
+        self.pin = pin
+
+    def with_pin(self, pin: str | None) -> "ComposeProject":
+        """The same project with another pin file (None: the stack's own files only)."""
+        return ComposeProject(self.name, self.directory, self.files, pin)
+
+    def stack_paths(self) -> list[str]:
+        """The stack's own compose files, as absolute paths."""
+        return [f if os.path.isabs(f) else os.path.join(self.directory, f) for f in self.files]
 
     def file_paths(self) -> list[str]:
-        return [f if os.path.isabs(f) else os.path.join(self.directory, f) for f in self.files]
+        """Every file compose merges: the stack's own, then the pin file."""
+        return self.stack_paths() + ([self.pin] if self.pin else [])
 
     def base_argv(self, docker: str) -> list[str]:
         argv = [docker, "compose", "--ansi", "never", "--project-name", self.name, "--project-directory", self.directory]

@@ -22,7 +22,6 @@ author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
-  - aiwfe.rollback.compose.LEDGER
 attributes:
   check_mode:
     support: full
@@ -143,7 +142,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     LedgerError, load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
@@ -181,8 +180,7 @@ def _read(path: str) -> str:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            COMPOSE_ARGS,
-            **LEDGER_ARGS,
+            STACK_ARGS,
             release={"type": "str", "default": "previous"},
             services={"type": "list", "elements": "str", "default": []},
             pin_file={"type": "path"},

@@ -108,7 +108,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import iso, load_manifest, stamp
 from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import (
@@ -139,7 +139,7 @@ def make_dump(target: Target, directory: str, label: str = "") -> tuple[str, dic
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            COMPOSE_ARGS,
+            STACK_ARGS,
             state={"type": "str", "choices": ["dump", "verify", "restore"], "default": "dump"},
             service={"type": "str", "default": "postgres"},
             database={"type": "str", "default": "ai_workflow_engine"},

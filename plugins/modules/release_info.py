@@ -27,10 +27,6 @@ attributes:
   idempotent:
     support: full
 options:
-  project_name:
-    description: The compose project name whose ledger is read.
-    type: str
-    required: true
   release:
     description:
       - Release to show. V(previous), V(latest), a manifest id, or a release label (the newest good manifest with
@@ -81,7 +77,6 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             LEDGER_ARGS,
-            project_name={"type": "str", "required": True},
             release={"type": "str"},
             compare_to={"type": "str"},
         ),

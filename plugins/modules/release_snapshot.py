@@ -21,7 +21,6 @@ author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
-  - aiwfe.rollback.compose.LEDGER
 attributes:
   check_mode:
     support: full
@@ -136,7 +135,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, LEDGER_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     LedgerError, load_manifests, new_manifest, releases_dir, rollback_tag, settle_manifest, tags_to_release, write_manifest,
@@ -148,8 +147,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAU
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            COMPOSE_ARGS,
-            **LEDGER_ARGS,
+            STACK_ARGS,
             kind={"type": "str", "choices": ["deploy", "rollback", "snapshot"], "default": "snapshot"},
             status={"type": "str", "choices": ["good", "failed"], "required": True},
             release={"type": "str"},

@@ -44,10 +44,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  project_name:
-    description: The compose project the lock belongs to.
-    type: str
-    required: true
   operation:
     description: What the holder does, shown to whoever finds the lock held (for example V(rollback_quick)).
     type: str
@@ -165,7 +161,6 @@ def main() -> None:
         argument_spec={
             **LEDGER_ARGS,
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "project_name": {"type": "str", "required": True},
             "operation": {"type": "str", "default": "ansible"},
             "owner": {"type": "str"},
             "pid": {"type": "int"},

@@ -144,7 +144,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import COMPOSE_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._health import (
     alembic_revision, describe_failures, evaluate_service, evaluate_url, failing, published_port, report_line,
@@ -190,7 +190,7 @@ def probe(module: AnsibleModule, cli, project) -> tuple[dict, dict]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            COMPOSE_ARGS,
+            STACK_ARGS,
             services={"type": "list", "elements": "str", "default": []},
             port={"type": "int", "default": 8000},
             path={"type": "str", "default": "/health"},
