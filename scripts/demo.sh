@@ -24,7 +24,8 @@ fi
 banner() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 play() { ansible-playbook -i "$INV" "$@"; }
 
-banner "1/5 deploy the good release $GOOD of the reference stack"
+banner "1/5 make the reference stack (images, deploy repository) and deploy the good release $GOOD"
+play examples/reference_stack/prepare.yml
 play playbooks/deploy.yml -e aiwfe_release="$GOOD"
 
 banner "2/5 health before the incident"

@@ -8,9 +8,34 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import typing as t
 
 RunCommand = t.Callable[..., t.Tuple[int, str, str]]
+
+
+def concurrently(calls: dict[str, t.Callable[[], t.Any]]) -> dict[str, t.Any]:
+    """Run independent calls (docker CLI calls, mostly waiting on the engine) at the same time; their results by
+    name. The first exception any of them raised is raised once all have finished."""
+    results: dict[str, t.Any] = {}
+    errors: list[BaseException] = []
+
+    def one(name: str, call: t.Callable[[], t.Any]) -> None:
+        try:
+            results[name] = call()
+        except BaseException as exc:  # pylint: disable=broad-exception-caught  # re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=item, daemon=True) for item in list(calls.items())[1:]]
+    for thread in threads:
+        thread.start()
+    if calls:
+        one(*next(iter(calls.items())))
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 class DockerCliError(Exception):

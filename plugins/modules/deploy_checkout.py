@@ -14,9 +14,12 @@ description:
   - Resolves O(release) in the deploy directory's git repository and checks it out (detached HEAD).
   - Fails, changing nothing, when the release is unknown (the message lists the known tags) or when tracked files
     have uncommitted changes (unless O(allow_dirty)), so local edits are never silently thrown away.
+  - With O(drop_pin), a deploy's checkout also removes the quick rollback's pin file
+    C(<ledger_dir>/<project_name>/pin.compose.yaml): the release's own files take over.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
+  - aiwfe.rollback.compose
 attributes:
   check_mode:
     support: full
@@ -26,16 +29,16 @@ attributes:
   idempotent:
     support: full
 options:
-  project_dir:
-    description: The deploy directory (a git work tree).
-    type: path
-    required: true
   release:
     description: Git tag, branch or commit to check out.
     type: str
     required: true
   allow_dirty:
     description: Check out even when tracked files have uncommitted changes (git itself still refuses to overwrite them).
+    type: bool
+    default: false
+  drop_pin:
+    description: Remove the rollback pin file once the release is checked out (a deploy supersedes a rollback).
     type: bool
     default: false
   git:
@@ -58,6 +61,10 @@ commit:
   description: The commit of the release.
   returned: success
   type: str
+pin_dropped:
+  description: The pin file removed (or that would be, in check mode); null when there was none or O(drop_pin) is false.
+  returned: success
+  type: str
 previous_commit:
   description: The commit checked out before.
   returned: success
@@ -73,17 +80,19 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, pin_path
 from ansible_collections.aiwfe.rollback.plugins.module_utils._git import DeployRepo, GitError
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "project_dir": {"type": "path", "required": True},
-            "release": {"type": "str", "required": True},
-            "allow_dirty": {"type": "bool", "default": False},
-            "git": {"type": "path", "default": "git"},
-        },
+        argument_spec=dict(
+            STACK_ARGS,
+            release={"type": "str", "required": True},
+            allow_dirty={"type": "bool", "default": False},
+            drop_pin={"type": "bool", "default": False},
+            git={"type": "path", "default": "git"},
+        ),
         supports_check_mode=True,
     )
     params = module.params
@@ -106,7 +115,11 @@ def main() -> None:
         tags = repo.tags()
     except GitError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, commit=commit, previous_commit=head, tags=tags,
+    pin = pin_path(params["ledger_dir"], params["project_name"])
+    dropped = pin if params["drop_pin"] and os.path.exists(pin) else None
+    if dropped and not module.check_mode:
+        os.unlink(dropped)
+    module.exit_json(changed=changed or bool(dropped), commit=commit, previous_commit=head, tags=tags, pin_dropped=dropped,
                      diff={"before": f"HEAD {head}\n", "after": f"HEAD {commit}\n"})
 
 

@@ -135,7 +135,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli, pin_path
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     LedgerError, load_manifests, new_manifest, releases_dir, rollback_tag, settle_manifest, tags_to_release, write_manifest,
@@ -203,7 +203,7 @@ def main() -> None:
 
 def _release_old_tags(module: AnsibleModule, cli, params: dict, project: str, manifests: list) -> list[str]:
     """Remove the rollback tags beyond keep_releases that still exist; never those the pin file uses."""
-    pin_file = os.path.join(params["ledger_dir"], project, "pin.compose.yaml")
+    pin_file = pin_path(params["ledger_dir"], project)
     protect: list[str] = []
     if os.path.exists(pin_file):
         with open(pin_file, encoding="utf-8") as handle:

@@ -107,6 +107,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+project_name:
+  description: The compose project that was checked.
+  returned: success
+  type: str
+compose_files:
+  description: The compose files read, the rollback pin file last when it exists.
+  returned: success
+  type: list
+  elements: str
 healthy:
   description: Whether every check passed.
   returned: always
@@ -229,7 +238,8 @@ def main() -> None:
     unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
     report = [report_line(r) for r in list(services.values()) + list(urls.values())]
     result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls, "elapsed": elapsed,
-              "report": report, "alembic_revision": alembic_revision(services)}
+              "report": report, "alembic_revision": alembic_revision(services),
+              "project_name": project.name, "compose_files": project.file_paths()}
     if unknown and params["fail_on_unhealthy"]:
         module.fail_json(msg=f"no container for service(s) {', '.join(unknown)} in project {project.name}", **result)
     if bad and params["fail_on_unhealthy"]:
