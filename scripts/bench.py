@@ -14,6 +14,7 @@ rollback (AIWFE_BENCH_ROLLBACK=0 skips it)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
@@ -206,9 +207,32 @@ def rb_recovery(action: t.Callable[[], None], env: dict[str, str], timeout: floa
     return found["green"], done
 
 
-def rollback_bench() -> None:
-    """Time to recovery from a crash-looping release: rollback_quick.yml vs the runbook's section 1, alternating.
+def _phase_split(events: list[dict[str, t.Any]], command_start: float) -> dict[str, float]:
+    """Seconds per phase of one rollback_quick.yml run, from the ansible.posix.json callback's task times (epoch)."""
+    def when(text: str) -> float:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    tasks = [(e["task"]["name"], when(e["task"]["duration"]["start"]), when(e["task"]["duration"]["end"]),
+              e["hosts"].get("localhost") or {}) for e in events if e.get("task", {}).get("duration")]
+    first = tasks[0][1]
+    roll = next((x for x in tasks if x[0].startswith("Roll back to ")), None)
+    if roll is None:
+        return {}
+    steps = roll[3].get("seconds") or {}
+    compose_starts = roll[2] - steps.get("start", 0.0)
+    proven = next((x[2] for x in tasks if x[0].startswith("Check health, state and identity")), roll[2])
+    return {"ansible start-up": first - command_start,
+            "lock and engine to the rollback step": roll[1] - first,
+            "rollback step until compose starts (observe, plan, record, pin)": compose_starts - roll[1],
+            "== Ansible before compose starts": compose_starts - command_start,
+            "compose brings the services up": steps.get("start", 0.0),
+            "prove (health, identity), record, unlock - not waited for by the recovery": tasks[-1][2] - proven + (proven - roll[2])}
 
+
+def rollback_bench() -> None:
+    """Time to recovery: rollback_quick.yml against the runbook's section 1 and compose alone, alternating, two cases.
+
+    Five services broken: the crash-looping release v1.3.0-crashloop deployed (all five app images change).
+    One service broken: one bad image of one service (reasoning-service runs the crash-looping image).
     AIWFE_BENCH_ONLY=rollback runs only this part; AIWFE_BENCH_RB_RUNS (default 3) runs of each."""
     runs = int(os.environ.get("AIWFE_BENCH_RB_RUNS", "3"))
     project_dir = f"{RB_WORK}/ai_workflow_engine"
@@ -221,7 +245,7 @@ def rollback_bench() -> None:
         "aiwfe_project_dir": project_dir, "aiwfe_project_name": RB_PROJECT, "aiwfe_compose_files": [],
         "aiwfe_ledger_dir": f"{RB_WORK}/ledger", "aiwfe_backup_dir": f"{RB_WORK}/backups",
         "aiwfe_compose_env": {"AIWFE_HTTPS_PORT": RB_PORT}, "aiwfe_fixed_ports": [int(RB_PORT)],
-        "aiwfe_health_timeout": 120, "aiwfe_release_is_version": True, "aiwfe_reference_stack": True,
+        "aiwfe_health_timeout": 120, "aiwfe_release_is_version": True,
         "aiwfe_health_urls": [{"name": "https-via-caddy", "url": f"https://localhost:{RB_PORT}/health",
                                "validate_certs": False}],
         "aiwfe_db_password_file": f"{project_dir}/secrets/postgres_password",
@@ -231,110 +255,153 @@ def rollback_bench() -> None:
         json.dump(variables, handle)
     playbook = [os.path.join(ROOT, ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
                 "-e", f"@{RB_WORK}/vars.json"]
-    compose = ["docker", "compose", "-p", RB_PROJECT]
+    compose = ["docker", "compose", "-p", RB_PROJECT, "--project-directory", project_dir]
+    splits: list[dict[str, float]] = []
+    modes: list[str] = []
 
-    profile: list[list[tuple[float, str]]] = []  # per run of ours: (seconds, task) from ansible.posix.profile_tasks
-
-    def ansible(name: str, *extra: str, expect_ok: bool = True, profiled: bool = False) -> float:
+    def ansible(path: str, *extra: str, expect_ok: bool = True, split: bool = False) -> float:
         start = time.monotonic()
-        run_env = dict(env, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
-                       PROFILE_TASKS_TASK_OUTPUT_LIMIT="all") if profiled else env
-        proc = subprocess.run(playbook + list(extra) + [os.path.join(ROOT, "playbooks", name)], capture_output=True,
+        epoch = time.time()
+        run_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1") if split else env
+        proc = subprocess.run(playbook + list(extra) + [os.path.join(ROOT, path)], capture_output=True,
                               text=True, check=False, env=run_env)
         elapsed = time.monotonic() - start
         if (proc.returncode == 0) != expect_ok:
-            sys.exit(f"bench: {name} {' '.join(extra)} {'failed' if expect_ok else 'succeeded unexpectedly'} "
-                     f"(rc={proc.returncode}):\n{proc.stdout[-3000:]}")
-        if profiled:
-            tasks = [re.match(r"^(.*?) -{3,} +(\d+\.\d+)s$", line) for line in proc.stdout.splitlines()]
-            profile.append([(float(m.group(2)), m.group(1).strip()) for m in tasks if m])
+            sys.exit(f"bench: {path} {' '.join(extra)} {'failed' if expect_ok else 'succeeded unexpectedly'} "
+                     f"(rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        if split:
+            events = [task for play in json.loads(proc.stdout)["plays"] for task in play["tasks"]]
+            splits.append(_phase_split(events, epoch))
+            for event in events:
+                facts = (event["hosts"].get("localhost") or {}).get("ansible_facts") or {}
+                if (facts.get("release_rollback_result") or {}).get("start_mode"):
+                    modes.append(facts["release_rollback_result"]["start_mode"])
         return elapsed
 
-    def break_stack() -> None:
+    def break_all() -> None:
         # The deploy's own automatic rollback and pre-change backup are off: the stack must stay broken.
-        ansible("deploy.yml", "-e", f"aiwfe_release={RB_BAD}", "-e", "aiwfe_deploy_auto_rollback=false",
+        ansible("playbooks/deploy.yml", "-e", f"aiwfe_release={RB_BAD}", "-e", "aiwfe_deploy_auto_rollback=false",
                 "-e", "aiwfe_deploy_backup=false", "-e", "deploy_health_timeout=20", expect_ok=False)
         green, why = rb_health(env)
         if green:
             sys.exit(f"bench: the stack is still green after deploying {RB_BAD}; the test bed is wrong")
         print(f"  broken: {why[:100]}", flush=True)
 
+    bad_one = f"{RB_WORK}/one-bad-image.yaml"
+    with open(bad_one, "w", encoding="utf-8") as handle:
+        handle.write(f"services:\n  reasoning-service:\n    image: aiwfe/reasoning-service:{RB_BAD}\n")
+
+    def break_one() -> None:
+        # One bad image of one service, started the way a hand-made hotfix would be (outside the ledger).
+        run(compose + ["-f", f"{project_dir}/compose.yaml", "-f", bad_one, "up", "-d", "--no-deps", "--no-build",
+                       "--pull", "never", "reasoning-service"], env=env)
+        deadline = time.monotonic() + 30
+        while rb_health(env)[0] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        green, why = rb_health(env)
+        if green:
+            sys.exit("bench: the stack is still green with the bad reasoning-service image; the test bed is wrong")
+        print(f"  broken: {why[:100]}", flush=True)
+
     pin_copy = f"{RB_WORK}/pin-of-the-rollback.yaml"
     pinned: dict[str, str] = {}  # image ref in the pin -> image ID (a later ledger record may prune the tag)
 
-    def ours() -> None:
-        ansible("rollback_quick.yml", profiled=True)
-        shutil.copyfile(f"{RB_WORK}/ledger/{RB_PROJECT}/pin.compose.yaml", pin_copy)
-        with open(pin_copy, encoding="utf-8") as handle:
-            refs = [json.loads(line.split(":", 1)[1]) for line in handle if line.strip().startswith("image:")]
-        pinned.clear()
-        pinned.update({ref: run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip() for ref in refs})
+    def ours(*extra: str) -> t.Callable[[], None]:
+        def action() -> None:
+            ansible("playbooks/rollback_quick.yml", *extra, split=True)
+            pin = f"{RB_WORK}/ledger/{RB_PROJECT}/pin.compose.yaml"
+            if os.path.exists(pin):
+                shutil.copyfile(pin, pin_copy)
+            else:  # nothing pinned: the deploy directory's own files name the images
+                with open(pin_copy, "w", encoding="utf-8") as handle:
+                    handle.write("services: {}\n")
+            with open(pin_copy, encoding="utf-8") as handle:
+                refs = [json.loads(line.split(":", 1)[1]) for line in handle if line.strip().startswith("image:")]
+            pinned.clear()
+            pinned.update({ref: run(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).stdout.strip()
+                           for ref in refs})
+        return action
 
-    def compose_alone() -> None:
+    def compose_alone(services: t.Sequence[str]) -> t.Callable[[], None]:
         # The floor under ours: the same pin and the same services brought up by compose directly, no Ansible
-        # (compose still starts them one dependency level at a time, waiting for each level's healthcheck).
-        for ref, image_id in pinned.items():
-            run(["docker", "image", "tag", image_id, ref])
-        run(compose + ["--project-directory", project_dir, "-f", f"{project_dir}/compose.yaml", "-f", pin_copy,
-                       "up", "-d", "--no-build", "--pull", "never"] + list(RB_APP_SERVICES), env=env)
+        # (compose starts them one dependency level at a time, waiting for each level's healthcheck).
+        def action() -> None:
+            for ref, image_id in pinned.items():
+                run(["docker", "image", "tag", image_id, ref])
+            run(compose + ["-f", f"{project_dir}/compose.yaml", "-f", pin_copy, "up", "-d", "--no-build", "--pull",
+                           "never"] + list(services), env=env)
+        return action
 
     def runbook() -> None:
         # Runbook section 1, in the deploy directory checked out back at the previous good release.
         run(["git", "-C", project_dir, "checkout", "-q", RB_GOOD], env=env)
-        run(compose + ["--project-directory", project_dir, "down"], env=env)
-        run(compose + ["--project-directory", project_dir, "up", "-d", "--no-build"], env=env)
+        run(compose + ["down"], env=env)
+        run(compose + ["up", "-d", "--no-build"], env=env)
+
+    def runbook_one() -> None:
+        # The runbook's "Or restore specific service" line, for the one broken service.
+        run(["git", "-C", project_dir, "checkout", "-q", RB_GOOD], env=env)
+        run(compose + ["up", "-d", "--no-build", "reasoning-service"], env=env)
+
+    def measure(name: str, breaker: t.Callable[[], None], kinds: list[tuple[str, t.Callable[[], None]]]
+                ) -> dict[str, list[float]]:
+        times: dict[str, list[float]] = {kind: [] for kind, _action in kinds}
+        for index in range(runs):
+            order = kinds[index % len(kinds):] + kinds[:index % len(kinds)]
+            for kind, action in order:
+                print(f"{name} run {index + 1}/{runs} {kind}: breaking ...", flush=True)
+                breaker()
+                seconds, finished = rb_recovery(action, env)
+                times[kind].append(seconds)
+                print(f"{name} run {index + 1}/{runs} {kind}: every health endpoint green after {seconds:.1f} s "
+                      f"(commands done after {finished:.1f} s)", flush=True)
+        return times
 
     try:
         print(f"rollback bench: project {RB_PROJECT} in {RB_WORK}, HTTPS port {RB_PORT}; deploying {RB_GOOD} ...",
               flush=True)
-        ansible("deploy.yml", "-e", f"aiwfe_release={RB_GOOD}", "-e", "aiwfe_deploy_backup=false")
+        ansible("examples/reference_stack/prepare.yml")
+        ansible("playbooks/deploy.yml", "-e", f"aiwfe_release={RB_GOOD}", "-e", "aiwfe_deploy_backup=false")
         rb_wait_green(time.monotonic(), env, timeout=60)
-        times: dict[str, list[float]] = {"ours": [], "runbook": [], "compose": []}
-        done: dict[str, list[float]] = {"ours": [], "runbook": [], "compose": []}
-        for index in range(runs):
-            order = [("ours", ours), ("runbook", runbook)] if index % 2 == 0 else [("runbook", runbook), ("ours", ours)]
-            for kind, action in order + [("compose", compose_alone)]:
-                print(f"run {index + 1}/{runs} {kind}: breaking with {RB_BAD} ...", flush=True)
-                break_stack()
-                seconds, finished = rb_recovery(action, env)
-                times[kind].append(seconds)
-                done[kind].append(finished)
-                print(f"run {index + 1}/{runs} {kind}: every health endpoint green after {seconds:.1f} s "
-                      f"(commands done after {finished:.1f} s)", flush=True)
-        # Ansible's own overhead: the same playbook in check mode on the rolled-back stack (start-up, facts,
-        # lock, ledger read and plan; no compose and no health waits).
-        ansible("rollback_quick.yml")
-        overhead = [ansible("rollback_quick.yml", "--check") for _run in range(3)]
-        ours_s, rb_s = statistics.median(times["ours"]), statistics.median(times["runbook"])
-        print(f"\ntime to recovery from {RB_BAD} (one service crash-looping), {runs} runs each, alternating, "
-              f"{os.cpu_count()} cores")
-        print(f"{'':40}{'runbook (down, up)':>20}{'aiwfe.rollback':>18}{'ratio':>9}")
-        print(f"{'median s to every /health + HTTPS green':40}{rb_s:>18.1f} s{ours_s:>16.1f} s{ours_s / rb_s:>8.2f}x "
-              f"(goal <= 0.5x)")
-        print(f"{'median s until the commands returned':40}{statistics.median(done['runbook']):>18.1f} s"
-              f"{statistics.median(done['ours']):>16.1f} s   (ours: with its proof and ledger record)")
-        print(f"{'  all runs, green (s)':40}{' '.join(f'{x:.1f}' for x in times['runbook']):>20}"
-              f"{' '.join(f'{x:.1f}' for x in times['ours']):>18}")
-        floor = statistics.median(times["compose"])
-        print(f"floor: compose alone bringing up the same pinned services (no Ansible): median {floor:.1f} s = "
-              f"{floor / rb_s:.2f}x the runbook ({' '.join(f'{x:.1f}' for x in times['compose'])}); compose waits for "
-              f"each dependency level's healthcheck (Docker 20.10 runs the first one 'interval' after start), so ours "
-              f"is that floor plus {ours_s - floor:.1f} s of Ansible before compose starts")
-        print(f"ansible overhead: rollback_quick.yml --check on the rolled-back stack (start-up, lock, ledger, plan; "
-              f"no compose, no health wait): median {statistics.median(overhead):.1f} s "
-              f"({' '.join(f'{x:.1f}' for x in overhead)})")
-        if profile:
-            slowest = sorted(profile[-1], reverse=True)[:6]
-            print(f"where ours spends its time (last run, ansible.posix.profile_tasks, tasks sum "
-                  f"{sum(x for x, _name in profile[-1]):.1f} s of the playbook's {done['ours'][-1]:.1f} s): "
-                  + "; ".join(f"{name[-60:]} {x:.1f} s" for x, name in slowest))
-        print("ours: only the services whose image differs (the 5 app services) recreated from the recorded images, "
-              "postgres and caddy kept running, then proven; runbook: every container stopped and started again, "
-              "database and proxy included")
+        engine = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+        # ours runs first once outside the count so that the pin (and compose alone's) exists
+        break_all()
+        rb_recovery(ours(), env)
+        five = measure("five services", break_all, [("ours", ours()), ("runbook", runbook),
+                                                    ("compose", compose_alone(RB_APP_SERVICES))])
+        five_splits, five_modes = list(splits), list(modes)
+        splits.clear()
+        modes.clear()
+        # The one-service case starts from the good release deployed again (its own files, no pin).
+        ansible("playbooks/deploy.yml", "-e", f"aiwfe_release={RB_GOOD}", "-e", "aiwfe_deploy_backup=false")
+        one = measure("one service", break_one, [("ours", ours("-e", f"aiwfe_rollback_release={RB_GOOD}")),
+                                                 ("runbook", runbook), ("runbook one service", runbook_one),
+                                                 ("compose", compose_alone(["reasoning-service"]))])
+        med = statistics.median
+        print(f"\ntime to recovery (first command to every /health + HTTPS through Caddy green), medians of {runs} "
+              f"runs each, alternating; Docker Engine {engine}, {os.cpu_count()} cores")
+        print(f"{'case':34}{'runbook down+up':>17}{'compose alone':>15}{'aiwfe.rollback':>16}{'ours/runbook':>14}  goal")
+        for name, times, goal in (("five services broken", five, 1.0), ("one service broken", one, 0.4)):
+            rb_s, floor, ours_s = med(times["runbook"]), med(times["compose"]), med(times["ours"])
+            verdict = "met" if ours_s / rb_s <= goal else "NOT met"
+            print(f"{name:34}{rb_s:>15.1f} s{floor:>13.1f} s{ours_s:>14.1f} s{ours_s / rb_s:>13.2f}x  <= {goal}x {verdict}")
+            print(f"{'  all runs (s)':34}{' '.join(f'{x:.1f}' for x in times['runbook']):>17}"
+                  f"{' '.join(f'{x:.1f}' for x in times['compose']):>15}{' '.join(f'{x:.1f}' for x in times['ours']):>16}")
+        print(f"{'  runbook, one service only':34}{med(one['runbook one service']):>15.1f} s  (`up -d --no-build "
+              f"reasoning-service` after the checkout: the runbook's own one-service line)")
+        for name, got in (("five services", five_splits), ("one service", splits)):
+            if not got:
+                continue
+            print(f"Ansible's own time on the recovery path, {name} (medians; goal: at most 2 s over compose alone):")
+            for key in got[0]:
+                print(f"  {key:80}{med([g.get(key, 0.0) for g in got]):>6.2f} s")
+        print(f"start mode of ours: five services {sorted(set(five_modes))}, one service {sorted(set(modes))} (together: "
+              "compose creates the containers, all started at once - the ledger recorded them healthy together)")
+        print("floor: compose alone brings up the same pinned services one dependency level at a time; ours starts "
+              "them together when that is safe, so it can be below the floor")
     finally:
         if os.path.isdir(project_dir):
-            subprocess.run(compose + ["--project-directory", project_dir, "down", "-v", "--remove-orphans"],
-                           capture_output=True, check=False, env=env)
+            subprocess.run(compose + ["down", "-v", "--remove-orphans"], capture_output=True, check=False, env=env)
         tags = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
                                f"aiwfe-rollback/{RB_PROJECT}-*"], capture_output=True, text=True, check=False).stdout.split()
         if tags:
