@@ -1,0 +1,319 @@
+# Copyright (c) 2026 aiwfe.rollback contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The engine's rollback step (module_utils/_compose_rollback): when services may start together, what must hold
+afterwards, and run() against a fake docker CLI - the exact argv that starts the services, and that check mode and
+state=planned write and start nothing."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+import pytest
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils import _compose_rollback as cr
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import load_manifests
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
+
+PROJECT = "p"
+# The stack: postgres <- api <- worker, and caddy in front of api (caddy and postgres keep their images).
+CONFIG = {"services": {
+    "postgres": {"image": "aiwfe/postgres:15", "restart": "unless-stopped"},
+    "api": {"image": "aiwfe/api:v2", "restart": "unless-stopped", "depends_on": {"postgres": {"condition": "service_healthy"}}},
+    "worker": {"image": "aiwfe/worker:v2", "restart": "unless-stopped",
+               "depends_on": {"postgres": {"condition": "service_healthy"}, "api": {"condition": "service_healthy"}}},
+    "caddy": {"image": "aiwfe/caddy:2.6", "restart": "unless-stopped", "depends_on": {"api": {"condition": "service_healthy"}}},
+}}
+GOOD_IDS = {"postgres": "sha256:pg", "api": "sha256:api1", "worker": "sha256:worker1", "caddy": "sha256:caddy"}
+BAD_IDS = dict(GOOD_IDS, api="sha256:api2", worker="sha256:worker2")
+
+
+def rollback_tag(service: str) -> str:
+    return f"aiwfe-rollback/{PROJECT}-{service}:m1"
+
+
+def manifest(manifest_id: str, release: str, status: str, ids: dict[str, str], day: int) -> dict:
+    return {
+        "ledger_version": 1, "project": PROJECT, "id": manifest_id, "release": release, "kind": "deploy",
+        "status": status, "created": f"2026-01-0{day}T00:00:00Z", "git": None, "files": {},
+        "services": {name: {"image": CONFIG["services"][name]["image"].replace("v2", release), "image_id": image_id,
+                            "repo_digests": [], "config_hash": f"h-{name}", "running": True,
+                            "rollback_tag": rollback_tag(name)}
+                     for name, image_id in ids.items()},
+    }
+
+
+class FakeEngine:
+    """The docker CLI for one compose project: its config, images and containers; every argv is recorded.
+
+    `docker compose config --hash` gives each service the hash h-<service>, plus -pin when the pin file compose
+    reads names it; `compose create` replaces the named services' containers (state created, the pinned image);
+    `docker start` runs a container. Git answers that the directory is no work tree."""
+
+    def __init__(self, running_ids: dict[str, str], states: dict[str, str] | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.images = {ref: {"Id": image_id} for ref, image_id in (
+            [(svc["image"], BAD_IDS[name]) for name, svc in CONFIG["services"].items()]
+            + [(image_id, image_id) for image_id in set(GOOD_IDS.values()) | set(BAD_IDS.values())]
+            + [(rollback_tag(name), image_id) for name, image_id in GOOD_IDS.items()])}
+        self.containers = {name: self.container(f"{name}-1", name, image_id, (states or {}).get(name, "running"), f"h-{name}")
+                           for name, image_id in running_ids.items()}
+
+    @staticmethod
+    def container(cid: str, service: str, image_id: str, status: str, config_hash: str) -> dict:
+        return {"Id": cid, "Name": f"/{PROJECT}-{service}-1", "Image": image_id, "RestartCount": 0,
+                "State": {"Status": status, "Health": {"Status": "healthy" if status == "running" else "starting"}},
+                "Config": {"Image": CONFIG["services"][service]["image"],
+                           "Labels": {"com.docker.compose.project": PROJECT, "com.docker.compose.service": service,
+                                      "com.docker.compose.config-hash": config_hash, "com.docker.compose.oneoff": "False"}},
+                "NetworkSettings": {"Ports": {}}}
+
+    @staticmethod
+    def pin_of(argv: list[str]) -> dict[str, str]:
+        files = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--file"]
+        pins = [f for f in files if os.path.basename(f) != "compose.yaml"]
+        pin: dict[str, str] = {}
+        for path in pins:
+            with open(path, encoding="utf-8") as handle:
+                pin.update(parse_pin(handle.read()))
+        return pin
+
+    def hashes(self, argv: list[str]) -> dict[str, str]:
+        pin = self.pin_of(argv)
+        return {name: f"h-{name}" + ("-pin" if name in pin else "") for name in CONFIG["services"]}
+
+    def __call__(self, argv: list[str], **_kwargs) -> tuple[int, str, str]:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[0] == "git":
+            return 128, "", "fatal: not a git repository"
+        if argv[1] == "compose":
+            return self.compose(argv)
+        if argv[1] == "ps":
+            return 0, "".join(c["Id"] + "\n" for c in self.containers.values()), ""
+        if argv[2:4] == ["inspect", "--"]:
+            pool = self.images if argv[1] == "image" else {c["Id"]: c for c in self.containers.values()}
+            found = [pool[ref] for ref in argv[4:] if ref in pool]
+            return (0 if len(found) == len(argv) - 4 else 1), json.dumps(found), ""
+        if argv[1:3] == ["image", "tag"]:
+            self.images[argv[4]] = self.images[argv[3]]
+            return 0, "", ""
+        if argv[1:3] == ["start", "--"]:
+            for container in self.containers.values():
+                if container["Id"] == argv[3]:
+                    container["State"] = {"Status": "running", "Health": {"Status": "starting"}}
+            return 0, "", ""
+        raise AssertionError(f"unexpected command {argv}")
+
+    def compose(self, argv: list[str]) -> tuple[int, str, str]:
+        files_end = max(i for i, arg in enumerate(argv) if arg == "--file") + 2
+        sub = argv[files_end:]
+        if sub == ["config", "--format", "json"]:
+            return 0, json.dumps(CONFIG), ""
+        if sub == ["config", "--hash", "*"]:
+            return 0, "".join(f"{n} {h}\n" for n, h in self.hashes(argv).items()), ""
+        if sub[0] == "ps":
+            return 0, "".join(json.dumps({"ID": c["Id"], "Service": n, "Name": c["Name"][1:], "State": c["State"]["Status"],
+                                          "Health": c["State"]["Health"]["Status"], "Image": c["Config"]["Image"],
+                                          "Publishers": []}) + "\n"
+                              for n, c in self.containers.items()), ""
+        if sub[0] == "create":
+            pin, hashes = self.pin_of(argv), self.hashes(argv)
+            for name in sub[sub.index("--") + 1:]:
+                image_id = self.images[pin[name]]["Id"] if name in pin else BAD_IDS[name]
+                self.containers[name] = self.container(f"{name}-2", name, image_id, "created", hashes[name])
+            return 0, "", ""
+        if sub[0] == "up":
+            return 0, "", ""
+        raise AssertionError(f"unexpected compose command {sub}")
+
+    def changing(self) -> list[list[str]]:
+        """The calls that change something: compose up/create, docker start, docker image tag."""
+        found = []
+        for argv in self.calls:
+            words = set(argv)
+            if argv[:2] == ["docker", "compose"] and words & {"up", "create", "start", "stop", "rm", "down"}:
+                found.append(argv)
+            elif argv[:2] == ["docker", "start"] or argv[1:3] == ["image", "tag"]:
+                found.append(argv)
+        return found
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """A deploy directory with a compose file, a ledger holding the good release (m1) and the failed one (m2)."""
+    directory = tmp_path / "deploy"
+    directory.mkdir()
+    (directory / "compose.yaml").write_text("services: {}\n")
+    ledger = tmp_path / "ledger"
+    releases = ledger / PROJECT / "releases"
+    releases.mkdir(parents=True)
+    for m in (manifest("m1", "v1", "good", GOOD_IDS, 1), manifest("m2", "v2", "failed", BAD_IDS, 2)):
+        (releases / f"{m['id']}.json").write_text(json.dumps(m))
+    return {"project": ComposeProject(PROJECT, str(directory)), "ledger": str(ledger),
+            "pin": str(ledger / PROJECT / "pin.compose.yaml")}
+
+
+def run(stack, engine, **request):
+    return cr.run(DockerCli(engine), stack["project"], stack["ledger"], stack["pin"], cr.Request(**request))
+
+
+# --- run(): how the services start ---------------------------------------------------------------------------------
+
+def test_started_together_is_compose_create_then_one_docker_start_each(stack):
+    engine = FakeEngine(BAD_IDS, {"worker": "restarting"})
+    result = run(stack, engine, record_failed="quick rollback")
+    pinned = stack["project"].with_pin(stack["pin"]).base_argv("docker")
+    assert result["start_mode"] == "together"
+    assert result["started"] == ["api", "worker"]
+    assert engine.changing()[0] == pinned + ["create", "--pull", "never", "--no-build", "--", "api", "worker"]
+    assert sorted(engine.changing()[1:]) == [["docker", "start", "--", "api-2"], ["docker", "start", "--", "worker-2"]]
+    assert parse_pin(open(stack["pin"], encoding="utf-8").read()) == {"api": rollback_tag("api"), "worker": rollback_tag("worker")}
+    assert result["changed"]
+
+
+def test_without_start_together_compose_up_starts_them(stack):
+    engine = FakeEngine(BAD_IDS)
+    result = run(stack, engine, start_together=False)
+    pinned = stack["project"].with_pin(stack["pin"]).base_argv("docker")
+    assert result["start_mode"] == "compose"
+    assert result["start_mode_reason"] == "not asked"
+    assert engine.changing() == [pinned + ["up", "--detach", "--pull", "never", "--no-build", "--", "api", "worker"]]
+
+
+def test_one_service_is_started_by_compose_up_never_with_no_deps(stack):
+    engine = FakeEngine(BAD_IDS)
+    result = run(stack, engine, services=["worker"])
+    assert result["start_mode"] == "compose"
+    assert result["start_mode_reason"] == "one service to start"
+    pinned = stack["project"].with_pin(stack["pin"]).base_argv("docker")
+    assert engine.changing() == [pinned + ["up", "--detach", "--pull", "never", "--no-build", "--", "worker"]]
+
+
+def test_a_lost_rollback_tag_is_tagged_again_before_the_start(stack):
+    engine = FakeEngine(BAD_IDS)
+    del engine.images[rollback_tag("api")]
+    result = run(stack, engine)
+    assert result["retagged"] == [rollback_tag("api")]
+    assert engine.changing()[0] == ["docker", "image", "tag", "sha256:api1", rollback_tag("api")]
+
+
+def test_a_second_run_changes_nothing(stack):
+    engine = FakeEngine(BAD_IDS)
+    run(stack, engine, record_failed="quick rollback")
+    pin_text = open(stack["pin"], encoding="utf-8").read()
+    engine.calls.clear()
+    again = run(stack, engine, record_failed="quick rollback")
+    assert not again["changed"]
+    assert again["plan"]["changes"] == {} and again["plan"]["start"] == []
+    assert again["started"] == [] and again["start_mode"] == "none"
+    assert again["failed_state"] is None
+    assert engine.changing() == []
+    assert open(stack["pin"], encoding="utf-8").read() == pin_text
+
+
+# --- run(): check mode and state=planned write and start nothing -----------------------------------------------------
+
+@pytest.mark.parametrize("request_args", [
+    {"check_mode": True, "record_failed": "quick rollback"},
+    {"check_mode": True, "state": "pinned"},
+    {"state": "planned"},
+], ids=["check mode", "check mode, pinned", "planned"])
+def test_plan_only_writes_and_starts_nothing(stack, request_args):
+    engine = FakeEngine(BAD_IDS)
+    del engine.images[rollback_tag("api")]
+    result = run(stack, engine, **request_args)
+    assert engine.changing() == []
+    assert not os.path.exists(stack["pin"])
+    assert [m["id"] for m in load_manifests(stack["ledger"], PROJECT)] == ["m1", "m2"]
+    assert result["started"] == []
+    assert result["plan"]["start"] == ["api", "worker"]
+    assert result["retagged"] == [rollback_tag("api")]
+    assert "services:" in result["diff"]["after"] and result["diff"]["before"] == ""
+    # check mode reports what would change; planning alone changes nothing
+    assert result["changed"] == request_args.get("check_mode", False)
+
+
+def test_check_mode_reports_the_failed_state_without_writing_it(stack):
+    engine = FakeEngine(BAD_IDS)
+    result = run(stack, engine, check_mode=True, record_failed="quick rollback")
+    assert result["failed_state"]["status"] == "failed" and result["failed_state"]["kind"] == "snapshot"
+    assert [m["id"] for m in load_manifests(stack["ledger"], PROJECT)] == ["m1", "m2"]
+
+
+def test_planned_records_the_failed_state_when_asked_and_nothing_else(stack):
+    engine = FakeEngine(BAD_IDS)
+    result = run(stack, engine, state="planned", record_failed="configuration rollback")
+    assert engine.changing() == []
+    assert not os.path.exists(stack["pin"])
+    ids = [m["id"] for m in load_manifests(stack["ledger"], PROJECT)]
+    assert ids[:2] == ["m1", "m2"] and ids[2:] == [result["failed_state"]["id"]]
+    assert result["changed"]
+
+
+# --- together_refusal ------------------------------------------------------------------------------------------------
+
+def _together_case(start=("api", "worker"), rebuild=(), status="good", recorded_running=True, restart="unless-stopped",
+                   postgres=("running", "healthy"), depends=True):
+    config = copy.deepcopy(CONFIG)
+    for name in start:
+        config["services"][name]["restart"] = restart
+    if not depends:
+        config["services"]["worker"]["depends_on"] = {"postgres": {"condition": "service_healthy"}}
+    target = manifest("m1", "v1", status, GOOD_IDS, 1)
+    for name in start:
+        target["services"][name]["running"] = recorded_running
+    running = {"postgres": {"state": postgres[0], "health": postgres[1]}}
+    return {"start": list(start), "rebuild": list(rebuild)}, target, config, running
+
+
+@pytest.mark.parametrize("case, reason", [
+    ({}, None),
+    ({"start": ("api",)}, "one service to start"),
+    ({"rebuild": ("api",)}, "images to build"),
+    ({"status": "failed"}, "the target is not a good release"),
+    ({"recorded_running": False}, "api did not run in the recorded release"),
+    ({"restart": "no"}, "api has no restart policy"),
+    ({"restart": None}, "api has no restart policy"),
+    ({"restart": "on-failure:3"}, None),
+    ({"postgres": ("running", "starting")}, "api depends on postgres, which is not running healthy"),
+    ({"postgres": ("exited", "")}, "api depends on postgres, which is not running healthy"),
+    ({"postgres": ("running", "")}, None),   # no healthcheck: running is enough
+    ({"depends": False}, "no dependency among them"),
+])
+def test_together_refusal(case, reason):
+    assert cr.together_refusal(*_together_case(**case)) == reason
+
+
+# --- expectations ----------------------------------------------------------------------------------------------------
+
+def _plan(**overrides):
+    base = {"selected": ["api", "worker", "postgres"], "rebuild": [], "pin": {}, "files": {}, "at_target_commit": True}
+    base.update(overrides)
+    return base
+
+
+@pytest.mark.parametrize("plan, kind, expected", [
+    # the deploy directory holds the release's own files: image IDs and the release's config hashes
+    (_plan(), "deploy", {n: {"image_id": GOOD_IDS[n], "config_hash": f"h-{n}"} for n in ("api", "worker", "postgres")}),
+    # pinned services run under the pin, so their config hash is not the release's
+    (_plan(pin={"api": "tag"}), "deploy",
+     {"api": {"image_id": GOOD_IDS["api"]}, "worker": {"image_id": GOOD_IDS["worker"], "config_hash": "h-worker"},
+      "postgres": {"image_id": GOOD_IDS["postgres"], "config_hash": "h-postgres"}}),
+    # a rebuilt service cannot be held to the recorded image ID
+    (_plan(rebuild=["api"]), "deploy",
+     {"api": {"config_hash": "h-api"}, "worker": {"image_id": GOOD_IDS["worker"], "config_hash": "h-worker"},
+      "postgres": {"image_id": GOOD_IDS["postgres"], "config_hash": "h-postgres"}}),
+    # another commit, files that differ, or a target that is not a deploy: image IDs only
+    (_plan(at_target_commit=False), "deploy", {n: {"image_id": GOOD_IDS[n]} for n in ("api", "worker", "postgres")}),
+    (_plan(files={".env": {"from": "a", "to": "b"}}), "deploy", {n: {"image_id": GOOD_IDS[n]} for n in ("api", "worker", "postgres")}),
+    (_plan(), "rollback", {n: {"image_id": GOOD_IDS[n]} for n in ("api", "worker", "postgres")}),
+    # only the selected services
+    (_plan(selected=["worker"]), "deploy", {"worker": {"image_id": GOOD_IDS["worker"], "config_hash": "h-worker"}}),
+])
+def test_expectations(plan, kind, expected):
+    target = dict(manifest("m1", "v1", "good", GOOD_IDS, 1), kind=kind)
+    assert cr.expectations(target, plan) == expected
