@@ -15,8 +15,8 @@ options:
   project_dir:
     description:
       - The deploy directory of the stack, where its compose files live (C(docker compose --project-directory)).
-      - Set it once per play for every module of the collection with
-        C(module_defaults: {group/aiwfe.rollback.stack: ...}), as the collection's playbooks do (C(playbooks/vars/stack.yml)).
+      - Set it once per play for every module of the collection with C(module_defaults) for the action group
+        C(group/aiwfe.rollback.stack), as the collection's playbooks do (C(playbooks/vars/stack.yml)).
     type: path
     required: true
   project_name:
@@ -54,7 +54,8 @@ options:
   project_name:
     description:
       - The compose project name whose ledger directory C(<ledger_dir>/<project_name>/) is used.
-      - Set it once per play with C(module_defaults: {group/aiwfe.rollback.ledger: ...}) (C(playbooks/vars/stack.yml)).
+      - Set it once per play with C(module_defaults) for the action group C(group/aiwfe.rollback.ledger)
+        (C(playbooks/vars/stack.yml)).
     type: str
     required: true
   ledger_dir:

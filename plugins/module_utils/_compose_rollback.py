@@ -81,13 +81,16 @@ def observe(cli: DockerCli, project: ComposeProject, ledger_dir: str) -> dict[st
     """Everything the plan needs, read at the same time: the stack's own config (without the pin), the running
     containers, the ledger, the git state and the hashed configuration files."""
     stack = project.with_pin(None)
-    return concurrently({
+    seen = concurrently({
         "config": lambda: cli.compose_config(stack),
-        "running": lambda: containers_by_service(cli, project),
+        "running": lambda: containers_by_service(cli, project, direct=True),
         "manifests": lambda: load_manifests(ledger_dir, project.name),
         "git": lambda: git_state(cli, project.directory),
         "files": lambda: hash_files(project.directory, DEFAULT_HASH_FILES),
     })
+    configured = seen["config"].get("services") or {}
+    seen["running"] = {name: c for name, c in seen["running"].items() if name in configured}
+    return seen
 
 
 def plan(cli: DockerCli, project: ComposeProject, seen: dict[str, t.Any], request: Request,
@@ -139,7 +142,7 @@ def together_refusal(the_plan: dict[str, t.Any], target: dict[str, t.Any], confi
     for name in sorted(start):
         if not (recorded.get(name) or {}).get("running"):
             return f"{name} did not run in the recorded release"
-        if str((services.get(name) or {}).get("restart") or "no").split(":")[0] not in RESTARTING:
+        if str((services.get(name) or {}).get("restart") or "no").split(":", maxsplit=1)[0] not in RESTARTING:
             return f"{name} has no restart policy"
         for dep in (services.get(name) or {}).get("depends_on") or {}:
             if dep in start:
@@ -188,9 +191,12 @@ def run(cli: DockerCli, project: ComposeProject, ledger_dir: str, pin_file: str,
     target, the_plan, configured = plan(cli, project, seen, request, before)
     after = render_pin(the_plan["pin"], target["release"], target["id"])
     retag = missing_tags(cli, target, the_plan)
+    # The failed state's config hashes: those its containers carry (compose wrote them), unless a service has none.
+    labelled = {n: c.get("config_hash") for n, c in seen["running"].items() if c.get("config_hash")}
+    asked = request.record_failed and set(labelled) != set(seen["config"].get("services") or {})
     hashes = concurrently({
         "want": lambda: hashes_with_pin(cli, project, after),
-        "now": lambda: cli.compose_config_hashes(project) if request.record_failed else {},
+        "now": lambda: cli.compose_config_hashes(project) if asked else labelled,
     })
     the_plan["start"] = services_to_start(the_plan, seen["running"], hashes["want"], seen["config"])
     clock.lap("plan")

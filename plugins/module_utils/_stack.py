@@ -57,20 +57,57 @@ def git_state(cli: DockerCli, directory: str) -> dict[str, t.Any] | None:
     return DeployRepo(cli.run_command, directory).state()
 
 
-def containers_by_service(cli: DockerCli, project: ComposeProject) -> dict[str, dict[str, t.Any]]:
-    """One container per service (the most alive one), inspected."""
+def _publishers(ports: dict[str, t.Any] | None) -> list[dict[str, t.Any]]:
+    """docker inspect's NetworkSettings.Ports in compose ps's Publishers shape."""
+    found = []
+    for key, bindings in (ports or {}).items():
+        target, _sep, protocol = key.partition("/")
+        for binding in bindings or []:
+            found.append({"URL": binding.get("HostIp"), "TargetPort": int(target), "Protocol": protocol,
+                          "PublishedPort": int(binding.get("HostPort") or 0)})
+    return found
+
+
+def project_containers(cli: DockerCli, project: ComposeProject) -> list[dict[str, t.Any]]:
+    """The project's containers (orphans of services no longer configured included), in compose ps's shape, from the
+    engine directly: docker ps and one docker inspect, a third of the time of `docker compose ps`, which parses the
+    whole compose project first."""
+    _rc, out, _err = cli.run([cli.docker, "ps", "--all", "--no-trunc", "--quiet", "--filter",
+                              f"label=com.docker.compose.project={project.name}", "--filter",
+                              "label=com.docker.compose.oneoff=False"], "docker ps")
+    ids = [line for line in out.split() if line]
+    entries = []
+    for details in cli.inspect("container", ids).values():
+        if not details:
+            continue
+        labels = (details.get("Config") or {}).get("Labels") or {}
+        state = details.get("State") or {}
+        entries.append({"ID": details.get("Id"), "Service": labels["com.docker.compose.service"],
+                        "Name": (details.get("Name") or "").lstrip("/"), "State": state.get("Status"),
+                        "Health": (state.get("Health") or {}).get("Status") or "",
+                        "Image": (details.get("Config") or {}).get("Image"),
+                        "Publishers": _publishers((details.get("NetworkSettings") or {}).get("Ports")),
+                        "_inspected": details})
+    return entries
+
+
+def containers_by_service(cli: DockerCli, project: ComposeProject, direct: bool = False) -> dict[str, dict[str, t.Any]]:
+    """One container per service (the most alive one), inspected: found by `docker compose ps`, or with ``direct``
+    by the engine itself (faster; orphans included - the caller filters by its compose config)."""
     chosen: dict[str, dict[str, t.Any]] = {}
-    for entry in cli.compose_ps(project):
+    entries = project_containers(cli, project) if direct else cli.compose_ps(project)
+    for entry in entries:
         service = entry.get("Service")
         if not service:
             continue
         current = chosen.get(service)
         if current is None or STATE_RANK.get(entry.get("State", ""), 9) < STATE_RANK.get(current.get("State", ""), 9):
             chosen[service] = entry
-    inspected = cli.inspect("container", [c["ID"] for c in chosen.values()])
+    missing = [c["ID"] for c in chosen.values() if "_inspected" not in c]
+    inspected = cli.inspect("container", missing) if missing else {}
     result = {}
     for service, entry in chosen.items():
-        details = inspected.get(entry["ID"]) or {}
+        details = entry.get("_inspected") or inspected.get(entry["ID"]) or {}
         state = details.get("State") or {}
         result[service] = {
             "id": entry["ID"],

@@ -20,7 +20,7 @@ description:
     release's rollback tags (re-creating a lost rollback tag from its image ID). Services whose image is unchanged are
     not mentioned, so compose leaves them running. Every module of the collection merges the pin file last.
   - With O(state=started), brings up only the services that must change (RV(plan.start)); everything else keeps
-    running. It does not wait for health: prove the result with M(aiwfe.rollback.stack_health) and RV(expect).
+    running. It does not wait for health - prove the result with M(aiwfe.rollback.stack_health) and RV(expect).
   - Fails, changing nothing, when the release is unknown, a service is unknown, or an image the rollback needs is
     gone from the host (unless O(rebuild_missing)).
 author: aiwfe.rollback maintainers (@aiwfe)
@@ -112,15 +112,41 @@ target:
   sample: {"id": "20261125T181500Z-v1.1.0", "release": "v1.1.0", "kind": "deploy", "status": "good",
            "commit": "6f1c...", "alembic_revision": "0004", "backup_set": null, "created": "2026-11-25T18:15:00Z"}
 plan:
-  description:
-    - C(selected) services, C(changes) (service -> from_id, to_id, to_image, via), C(unchanged) services, the
-      C(pin) (service -> image reference) written to the pin file, C(rebuild) (services built from the release's
-      sources), C(files) (path -> sha256 from/to, the hashed configuration files that differ from the release's),
-      C(at_target_commit) (the deploy directory is at the release's commit) and C(start), the services compose has
-      to bring up - image changed, container missing or stopped, or compose config hash different - plus those
-      sharing a namespace or volumes with one of them.
+  description: The rollback plan.
   returned: success
   type: dict
+  contains:
+    selected:
+      description: The services rolled back (O(services), or every service of the release).
+      type: list
+      elements: str
+    changes:
+      description: Per service whose image changes, C(from_id), C(to_id), C(to_image) and C(via) (the pinned reference).
+      type: dict
+    unchanged:
+      description: Selected services already on the release's image.
+      type: list
+      elements: str
+    pin:
+      description: Service -> image reference, what the pin file says.
+      type: dict
+    rebuild:
+      description: Services built from the release's sources (their recorded image is gone; O(rebuild_missing)).
+      type: list
+      elements: str
+    files:
+      description: The hashed configuration files that differ from the release's (path -> sha256 from/to).
+      type: dict
+    at_target_commit:
+      description: Whether the deploy directory is checked out at the release's commit.
+      type: bool
+    start:
+      description:
+        - The services to bring up - image changed, container missing or stopped, or compose config hash different -
+          plus those sharing a namespace or volumes with one of them. Only these are started; compose would
+          otherwise also recreate every service that depends on a recreated one (the proxy).
+      type: list
+      elements: str
 project_dir:
   description: The deploy directory of the stack.
   returned: success

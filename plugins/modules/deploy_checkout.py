@@ -15,7 +15,7 @@ description:
   - Fails, changing nothing, when the release is unknown (the message lists the known tags) or when tracked files
     have uncommitted changes (unless O(allow_dirty)), so local edits are never silently thrown away.
   - With O(drop_pin), a deploy's checkout also removes the quick rollback's pin file
-    C(<ledger_dir>/<project_name>/pin.compose.yaml): the release's own files take over.
+    C(<ledger_dir>/<project_name>/pin.compose.yaml), so the release's own files take over.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
