@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 import tempfile
+import time
 import typing as t
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -97,6 +99,26 @@ def write_json_atomic(path: str, data: t.Any, mode: int = 0o600) -> None:
     write_text_atomic(path, json_text(data), mode)
 
 
+def copy_atomic(source: str, path: str) -> None:
+    """Copy ``source`` (content, mode, times) to a temporary file beside ``path``, fsync, then rename it over
+    ``path``: whoever reads ``path`` sees the old file or the new one, never a part."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+            shutil.copyfileobj(src, handle, 1 << 20)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copystat(source, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
 def read_json(path: str) -> t.Any:
     """The JSON in ``path``, or None when it is missing or unreadable."""
     try:
@@ -122,6 +144,31 @@ def load_manifest(artifact_path: str) -> dict[str, t.Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def artifact_exists(path: str) -> bool:
+    """True when the artifact or its manifest (even one alone) is there."""
+    return os.path.lexists(path) or os.path.lexists(manifest_path(path))
+
+
+def fresh_stamp(taken: t.Callable[[datetime.datetime], bool]) -> datetime.datetime:
+    """``utc_now()`` unless ``taken(now)`` says a name made from it exists already (names carry a time stamp to the
+    second: a second backup or restore right after the first); then the next second's."""
+    when = utc_now()
+    for _attempt in range(2):
+        if not taken(when):
+            return when
+        time.sleep(1.01 - datetime.datetime.now().microsecond / 1e6)
+        when = utc_now()
+    if taken(when):
+        raise ArtifactError(f"the names made from the time stamp {stamp(when)} are taken: try again in a second")
+    return when
+
+
+def fresh_name(directory: str, name_at: t.Callable[[datetime.datetime], str]) -> str:
+    """``name_at(time)`` for an artifact in ``directory`` that does not exist yet (see fresh_stamp): an existing
+    artifact is never replaced."""
+    return name_at(fresh_stamp(lambda when: artifact_exists(os.path.join(directory, name_at(when)))))
+
+
 def publish(directory: str, name: str, write: t.Callable[[str], dict[str, t.Any]]) -> tuple[str, dict[str, t.Any]]:
     """Create the artifact ``directory/name`` (directory created 0700) with its manifest ``name.manifest.json``.
 
@@ -129,10 +176,13 @@ def publish(directory: str, name: str, write: t.Callable[[str], dict[str, t.Any]
     manifest is written under a temporary name, then the artifact and then the manifest are renamed to their final
     names and the directory is fsynced: an artifact only counts once its manifest exists, so a crash at any point
     leaves no artifact that looks complete. On any error every temporary file (and an artifact renamed without its
-    manifest) is removed and the error propagates (OSError as ArtifactError). Returns (path, manifest).
+    manifest) is removed and the error propagates (OSError as ArtifactError). An existing artifact of that name is
+    never replaced (ArtifactError before ``write`` runs; fresh_name picks a free name). Returns (path, manifest).
     """
     os.makedirs(directory, mode=0o700, exist_ok=True)
     final = os.path.join(directory, name)
+    if artifact_exists(final):
+        raise ArtifactError(f"{final} already exists: an artifact is never replaced")
     tmp_artifact = os.path.join(directory, ".tmp-" + name)
     tmp_manifest = ""
     try:
