@@ -2,7 +2,8 @@
 # Copyright (c) 2026 aiwfe.rollback contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Volume archives: member safety, names, manifests and retention (pure logic, no processes)."""
+"""Backups on disk (volume and configuration archives, database dumps): member safety, names, the one listing of
+a backup directory, finding the backup to verify or restore, and retention (pure logic, no processes)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,22 @@ import posixpath
 import re
 import typing as t
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._files import load_manifest, parse_stamp, stamp
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import load_manifest, manifest_path, parse_stamp, stamp
 
 EXTENSIONS = {"zstd": ".tar.zst", "gzip": ".tar.gz"}
-NAME_RE = re.compile(r"^(?P<volume>.+)-(?P<stamp>\d{8}T\d{6}Z)(?P<ext>\.tar\.(zst|gz))$")
+ARCHIVE_SUFFIXES = tuple(EXTENSIONS.values())
+DUMP_SUFFIXES = (".dump",)
+# NAME-STAMP[.pre-restore].EXT: volume archives, configuration archives (NAME is `config` or `config.pre-restore`)
+# and database dumps (NAME is the database; a restore's dump of the state before it has the .pre-restore label).
+NAME_RE = re.compile(r"^(?P<volume>.+)-(?P<stamp>\d{8}T\d{6}Z)(?P<label>\.pre-restore)?(?P<ext>\.tar\.zst|\.tar\.gz|\.dump)$")
 
 
 class UnsafeArchive(Exception):
     """The archive holds a member that could write outside the volume; the whole archive is refused."""
+
+
+class BackupNotFound(Exception):
+    """There is no (complete) backup to verify or restore; nothing was changed."""
 
 
 LISTING_RE = re.compile(r'^(?P<mode>\S+) (?P<owner>\S+)\s+(?P<size>\S+) (?P<date>\S+) (?P<time>\S+) '
@@ -119,14 +128,17 @@ def archive_name(volume: str, when: datetime.datetime, compression: str) -> str:
     return f"{volume}-{stamp(when)}{EXTENSIONS[compression]}"
 
 
-def list_backups(directory: str, volume: str | None = None) -> list[dict[str, t.Any]]:
-    """Backups (archive + manifest) in directory, oldest first. Archives without a manifest are not backups."""
+def list_backups(directory: str, volume: str | None = None,
+                 suffixes: t.Sequence[str] = ARCHIVE_SUFFIXES) -> list[dict[str, t.Any]]:
+    """Backups (file + manifest) in directory whose names end with one of ``suffixes``, of ``volume`` (the name
+    before the time stamp: a volume, C(config), a database) when given; oldest first. Files without a manifest
+    naming them are not backups."""
     found = []
     if not os.path.isdir(directory):
         return found
     for name in sorted(os.listdir(directory)):
         match = NAME_RE.match(name)
-        if not match or (volume and match.group("volume") != volume):
+        if not match or match.group("ext") not in suffixes or (volume and match.group("volume") != volume):
             continue
         path = os.path.join(directory, name)
         manifest = load_manifest(path)
@@ -135,6 +147,27 @@ def list_backups(directory: str, volume: str | None = None) -> list[dict[str, t.
         found.append({"path": path, "volume": match.group("volume"), "stamp": match.group("stamp"), "manifest": manifest})
     found.sort(key=lambda b: (b["stamp"], b["path"]))
     return found
+
+
+def find_backup(directory: str, given: str, volume: str | None, what: str,
+                suffixes: t.Sequence[str] = ARCHIVE_SUFFIXES) -> tuple[str, dict[str, t.Any]]:
+    """The backup to verify or restore and its manifest: ``given`` is a path, a name in ``directory``, or C(latest)
+    (the newest backup of ``volume`` in list_backups). ``what`` names it in messages (C(backup of volume x)).
+    Raises BackupNotFound when there is none or it has no manifest (an incomplete backup)."""
+    if given != "latest":
+        path = given if os.path.isabs(given) else os.path.join(directory, given)
+    elif not volume:
+        raise BackupNotFound(f"'latest' needs a name: whose newest {what}?")
+    else:
+        backups = list_backups(directory, volume, suffixes)
+        if not backups:
+            raise BackupNotFound(f"no {what} in {directory}: nothing to verify or restore; nothing was changed")
+        path = backups[-1]["path"]
+    manifest = load_manifest(path)
+    if manifest is None:
+        raise BackupNotFound(f"{path} has no readable manifest ({os.path.basename(manifest_path(path))}): it is not a "
+                             f"complete {what}; nothing was changed")
+    return path, manifest
 
 
 def select_prune(backups: list[dict[str, t.Any]], keep: int | None, max_age_days: int | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 
 import pytest
 
@@ -91,3 +92,39 @@ def test_list_and_prune(tmp_path):
     assert [b["stamp"] for b in archive.select_prune(backups, None, 10, now)] == ["20261110T000000Z", "20261101T000000Z"]
     assert archive.select_prune(backups, None, None, now) == []
     assert archive.select_prune(backups[:1], 1, 0, now) == []     # the newest is never deleted
+
+
+def _artifact(directory, name):
+    (directory / name).write_bytes(b"x")
+    (directory / (name + ".manifest.json")).write_text(json.dumps({"archive": name}))
+
+
+@pytest.mark.parametrize("name, suffixes, volume", [
+    ("db-20261101T000000Z.dump", archive.DUMP_SUFFIXES, "db"),
+    ("db-20261101T000000Z.pre-restore.dump", archive.DUMP_SUFFIXES, "db"),     # a restore's dump of the state before it
+    ("db-x-20261101T000000Z.dump", archive.DUMP_SUFFIXES, "db-x"),             # another database, not a dump of db
+    ("config.pre-restore-20261101T000000Z.tar.zst", archive.ARCHIVE_SUFFIXES, "config.pre-restore"),
+    ("vol-20261101T000000Z.tar.gz", archive.ARCHIVE_SUFFIXES, "vol"),
+])
+def test_one_listing_for_archives_and_dumps(tmp_path, name, suffixes, volume):
+    _artifact(tmp_path, name)
+    other = archive.DUMP_SUFFIXES if suffixes == archive.ARCHIVE_SUFFIXES else archive.ARCHIVE_SUFFIXES
+    assert [(b["volume"], b["path"]) for b in archive.list_backups(str(tmp_path), None, suffixes)] == [(volume, str(tmp_path / name))]
+    assert archive.list_backups(str(tmp_path), volume + "x", suffixes) == []
+    assert archive.list_backups(str(tmp_path), None, other) == []
+
+
+def test_find_backup(tmp_path):
+    for name in ("db-20261101T000000Z.dump", "db-20261102T000000Z.pre-restore.dump", "db_old-20261201T000000Z.dump"):
+        _artifact(tmp_path, name)
+    (tmp_path / "db-20261203T000000Z.dump").write_bytes(b"no manifest")
+    newest = str(tmp_path / "db-20261102T000000Z.pre-restore.dump")
+    assert archive.find_backup(str(tmp_path), "latest", "db", "dump of db", archive.DUMP_SUFFIXES) == (newest, {"archive": os.path.basename(newest)})
+    by_name = archive.find_backup(str(tmp_path), "db-20261101T000000Z.dump", "db", "dump of db", archive.DUMP_SUFFIXES)
+    assert by_name[0] == str(tmp_path / "db-20261101T000000Z.dump")
+    with pytest.raises(archive.BackupNotFound, match="has no readable manifest .* not a complete dump of db; nothing was changed"):
+        archive.find_backup(str(tmp_path), str(tmp_path / "db-20261203T000000Z.dump"), "db", "dump of db", archive.DUMP_SUFFIXES)
+    with pytest.raises(archive.BackupNotFound, match="no dump of x in .*: nothing to verify or restore; nothing was changed"):
+        archive.find_backup(str(tmp_path), "latest", "x", "dump of x", archive.DUMP_SUFFIXES)
+    with pytest.raises(archive.BackupNotFound, match="'latest' needs a name"):
+        archive.find_backup(str(tmp_path), "latest", None, "backup", archive.DUMP_SUFFIXES)
