@@ -43,10 +43,25 @@ EXAMPLES = r"""
 
 RETURN = r"""
 backups:
-  description: Backups, oldest first, each with path, volume, stamp and manifest.
+  description: Backups, oldest first.
   returned: always
   type: list
   elements: dict
+  contains:
+    path:
+      description: The archive.
+      type: str
+      sample: /var/backups/aiwfe/ai_workflow_engine_postgres_data-20261129T031500Z.tar.zst
+    volume:
+      description: The volume it holds (the name before the time stamp).
+      type: str
+    stamp:
+      description: When it was made (UTC, C(YYYYMMDDTHHMMSSZ)).
+      type: str
+      sample: 20261129T031500Z
+    manifest:
+      description: Its manifest (see RV(aiwfe.rollback.volume_backup#module:manifest)).
+      type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
