@@ -6,7 +6,7 @@
 
 Backup: tar (host, or a helper container) | compressor -> this process, which hashes the stream and writes
 a temporary file (flushed to disk as it grows, fsynced at the end), checks every member in tar's own
-verbose listing, then renames it and its manifest into place. The full read-back (decompression and
+verbose listing; _files.publish then renames it and its manifest into place. The full read-back (decompression and
 member scan of the file on disk) is verify_archive, run by `state: verify` and before any pruning.
 Restore: one pass reads the archive, hashes it, decompresses it, and feeds the tar stream both to a
 scanner (refuses the whole archive on any unsafe member) and to `tar -x` into a fresh staging volume;
@@ -25,7 +25,6 @@ import time
 import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import LISTING_RE, MemberStats, UnsafeArchive, scan_listing
-from ansible_collections.aiwfe.rollback.plugins.module_utils._files import fsync_dir, manifest_path, write_json_temp
 
 CHUNK = 1 << 20
 # Pipes of 1 MiB instead of 64 KiB: fewer wake-ups between tar, the compressor and this process.
@@ -293,25 +292,6 @@ def verify_archive(path: str, manifest: dict[str, t.Any], extract_dir: str | Non
     if expected and {k: expected.get(k) for k in stats.as_dict()} != stats.as_dict():
         raise VolumeError(f"{path} holds {stats.as_dict()} but its manifest lists {expected}")
     return stats
-
-
-def write_manifest_and_publish(tmp_archive: str, final_archive: str, manifest: dict[str, t.Any]) -> None:
-    """Manifest first (temporary name), then rename archive, then manifest: a backup is only listed
-    once both exist under their final names."""
-    directory = os.path.dirname(final_archive)
-    tmp_manifest = ""
-    try:
-        tmp_manifest = write_json_temp(directory, manifest)
-        os.replace(tmp_archive, final_archive)
-        os.replace(tmp_manifest, manifest_path(final_archive))
-        fsync_dir(directory)
-    except OSError as exc:
-        for leftover in (tmp_manifest, tmp_archive):
-            if leftover and os.path.exists(leftover):
-                os.unlink(leftover)
-        if os.path.exists(final_archive) and not os.path.exists(manifest_path(final_archive)):
-            os.unlink(final_archive)
-        raise VolumeError(f"publishing the backup in {directory} failed: {exc.strerror or exc}") from exc
 
 
 def timed(func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> tuple[t.Any, float]:
