@@ -139,8 +139,9 @@ class VolumeBackup:
             self.fail(f"cannot read {mountpoint} directly: run on the Docker host as root, or use access: helper")
         name = fresh_name(directory, lambda when: archive_name(volume, when, kind))
         final = os.path.join(directory, name)
-        self.result.update(changed=True, archive=final, access="direct" if direct else "helper")
+        self.result.update(archive=final, access="direct" if direct else "helper")
         if self.check_mode:
+            self.result["changed"] = True
             self.prune(planned=final)
             return
         argv = tar_argv(self.cli, volume, mountpoint if direct else None, params["helper_image"])
@@ -150,7 +151,7 @@ class VolumeBackup:
         except ARCHIVE_ERRORS + (DockerCliError, ArtifactError, OSError) as exc:
             self.result["changed"] = bool(users)
             self.fail(f"backup of {volume} failed, nothing was kept: {getattr(exc, 'msg', None) or exc}")
-        self.result["manifest"] = manifest
+        self.result.update(changed=True, manifest=manifest)
         self.prune(lambda: self.read_back(final, manifest))
 
     def write_archive(self, tmp: str, argv: list[str], kind: str, users: list[str]) -> dict[str, t.Any]:

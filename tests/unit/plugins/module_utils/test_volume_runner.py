@@ -167,7 +167,7 @@ def test_a_failed_docker_call_reports_command_rc_and_stderr(engine):
         run(engine, stop_containers=True)
     fail = err.value.as_fail_kwargs()
     assert fail["cmd"] == ["docker", "ps", "--filter", f"volume={VOLUME}", "--format", "{{.Names}}"]
-    assert fail["rc"] == 1 and fail["stderr"] == "Cannot connect to the Docker daemon" and fail["changed"]
+    assert fail["rc"] == 1 and fail["stderr"] == "Cannot connect to the Docker daemon" and not fail["changed"]
 
 
 def test_keep_prunes_only_after_the_new_backup_reads_back(engine):
