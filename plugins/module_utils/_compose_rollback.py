@@ -122,6 +122,21 @@ def missing_tags(cli: DockerCli, target: dict[str, t.Any], the_plan: dict[str, t
     return {ref: image_id for ref, image_id in refs.items() if (have.get(ref) or {}).get("Id") != image_id}
 
 
+def running_images(cli: DockerCli, configured: dict[str, dict[str, t.Any]], pin_text: str) -> dict[str, dict[str, t.Any]]:
+    """The configured images as the stack runs now, for the failed state's record: a service the current pin file
+    names runs the pinned image, not the one the stack's own files resolve to (what release_snapshot records too)."""
+    pin = parse_pin(pin_text)
+    if not pin:
+        return configured
+    found = cli.inspect("image", sorted(set(pin.values())))
+    now = dict(configured)
+    for name, ref in pin.items():
+        if name in now:
+            info = found.get(ref) or {}
+            now[name] = {"image": ref, "image_id": info.get("Id"), "repo_digests": info.get("RepoDigests") or []}
+    return now
+
+
 def together_refusal(the_plan: dict[str, t.Any], target: dict[str, t.Any], config: dict[str, t.Any],
                      running: dict[str, dict[str, t.Any]]) -> str | None:
     """Why the services to start may NOT all be started at once (None: they may).
@@ -203,7 +218,7 @@ def run(cli: DockerCli, project: ComposeProject, ledger_dir: str, pin_file: str,
 
     failed_state, recorded = None, False
     if request.record_failed and (the_plan["changes"] or the_plan["start"]):
-        state = state_of(configured, hashes["now"], seen["running"], seen["files"], seen["git"])
+        state = state_of(running_images(cli, configured, before), hashes["now"], seen["running"], seen["files"], seen["git"])
         manifest, recorded = settle_manifest(seen["manifests"], new_manifest(
             project.name, project.directory, project.files, state, "snapshot", "failed",
             note=f"state before the {request.record_failed} to {target['id']}"))

@@ -16,7 +16,7 @@ import pytest
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _compose_rollback as cr
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import load_manifests
-from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
+from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin, render_pin
 
 PROJECT = "p"
 # The stack: postgres <- api <- worker, and caddy in front of api (caddy and postgres keep their images).
@@ -213,6 +213,21 @@ def test_a_second_run_changes_nothing(stack):
     assert again["failed_state"] is None
     assert engine.changing() == []
     assert open(stack["pin"], encoding="utf-8").read() == pin_text
+
+
+def test_the_failed_state_records_the_pinned_images_a_service_runs(stack):
+    # worker was rolled back alone before: the pin names it and its container runs the good image under the pin
+    with open(stack["pin"], "w", encoding="utf-8") as handle:
+        handle.write(render_pin({"worker": rollback_tag("worker")}, "v1", "m1"))
+    engine = FakeEngine(dict(BAD_IDS, worker=GOOD_IDS["worker"]))
+    engine.containers["worker"] = engine.container("worker-2", "worker", GOOD_IDS["worker"], "running", "h-worker-pin")
+    result = run(stack, engine, record_failed="quick rollback")
+    assert list(result["plan"]["changes"]) == ["api"]
+    failed = [m for m in load_manifests(stack["ledger"], PROJECT) if m["id"] == result["failed_state"]["id"]][0]
+    assert failed["services"]["worker"]["image"] == rollback_tag("worker")
+    assert failed["services"]["worker"]["image_id"] == GOOD_IDS["worker"]
+    assert failed["services"]["worker"]["running"]
+    assert failed["services"]["api"]["image"] == "aiwfe/api:v2" and failed["services"]["api"]["image_id"] == BAD_IDS["api"]
 
 
 # --- run(): check mode and state=planned write and start nothing -----------------------------------------------------
