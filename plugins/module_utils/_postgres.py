@@ -12,6 +12,7 @@ checked. Without a password the client connects through the local socket as the 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -62,21 +63,45 @@ def psql(target: Target, query: str) -> str:
     return proc.stdout.decode("utf-8", "replace").strip()
 
 
-def facts(target: Target, tables: t.Sequence[str] | None = None) -> dict[str, t.Any]:
-    """Server version, Alembic revision and exact row counts (all tables of schema public, or the given ones)."""
-    server = psql(target, "SHOW server_version")
-    names = list(tables or [])
-    if not names:
-        names = [n for n in psql(target, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").splitlines() if n]
-    counts = {}
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ALL_TABLES = "ARRAY(SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1)"
+# Exact row counts of many tables in one statement: query_to_xml runs a count per table inside the server.
+COUNT = "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM public.%I', name), false, true, '')))[1]::text::bigint"
+REVISION = ("(xpath('/row/v/text()', query_to_xml('SELECT string_agg(version_num, '','' ORDER BY version_num) AS v "
+            "FROM public.alembic_version', false, true, '')))[1]::text")
+
+
+def _plain(names: t.Iterable[str]) -> list[str]:
+    names = list(names)
     for name in names:
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        if not IDENTIFIER.match(name):
             raise PostgresError(f"table name {name!r} is not a plain identifier")
-        counts[name] = int(psql(target, f'SELECT count(*) FROM public."{name}"'))
-    revision = None
-    if "alembic_version" in counts:
-        revision = psql(target, "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version") or None
-    return {"server_version": server, "alembic_revision": revision, "row_counts": counts}
+    return names
+
+
+def facts_query(tables: t.Sequence[str] | None = None) -> str:
+    """One statement answering server version, exact row counts (every table of schema public, or the given ones,
+    in that order) and the Alembic revision (when alembic_version is among the tables) as one JSON object."""
+    names = ("ARRAY[" + ", ".join(f"'{n}'" for n in _plain(tables)) + "]::text[]") if tables else ALL_TABLES
+    return (f"SELECT json_build_object('server_version', current_setting('server_version'), "
+            f"'row_counts', (SELECT json_object_agg(name, {COUNT} ORDER BY i) FROM unnest({names}) WITH ORDINALITY AS t(name, i)), "
+            f"'alembic_revision', CASE WHEN 'alembic_version' = ANY({names}) THEN {REVISION} END)")
+
+
+def facts(target: Target, tables: t.Sequence[str] | None = None) -> dict[str, t.Any]:
+    """Server version, Alembic revision and exact row counts (all tables of schema public, or the given ones),
+    read with one psql call."""
+    answer = psql(target, facts_query(tables))
+    try:
+        found = json.loads(answer)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        raise PostgresError(f"psql answered {answer[:200]!r}, not the JSON object asked for")
+    counts = {name: int(rows) for name, rows in (found.get("row_counts") or {}).items()}
+    _plain(counts)
+    return {"server_version": found.get("server_version"), "alembic_revision": found.get("alembic_revision") or None,
+            "row_counts": counts}
 
 
 def client_version(target: Target) -> str:

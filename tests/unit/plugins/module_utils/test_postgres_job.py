@@ -267,23 +267,54 @@ def test_exec_argv_never_holds_the_password(password, stdin, connect, expected):
     assert "s3cret" not in " ".join(argv)
 
 
-def test_facts_from_recorded_psql_output(monkeypatch):
-    answers = {"SHOW server_version": "15.18 (Debian 15.18-0+deb12u1)\n",
-               "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1": "alembic_version\njobs\n",
-               'SELECT count(*) FROM public."alembic_version"': "1\n",
-               'SELECT count(*) FROM public."jobs"': "5\n",
-               "SELECT string_agg(version_num, ',' ORDER BY version_num) FROM alembic_version": "0004\n"}
+# Recorded from psql 15.18 (-t -A) answering facts_query() in the reference stack's database.
+RECORDED_FACTS = [
+    (None, '{"server_version" : "15.18 (Debian 15.18-0+deb12u1)", "row_counts" : { "alembic_version" : 1, "jobs" : 5 }, '
+           '"alembic_revision" : "0004"}\n', FACTS),
+    (["jobs"], '{"server_version" : "15.18 (Debian 15.18-0+deb12u1)", "row_counts" : { "jobs" : 5 }, "alembic_revision" : null}\n',
+     dict(FACTS, alembic_revision=None, row_counts={"jobs": 5})),
+    (None, '{"server_version" : "15.18 (Debian 15.18-0+deb12u1)", "row_counts" : null, "alembic_revision" : null}\n',
+     dict(FACTS, alembic_revision=None, row_counts={})),
+]
+
+
+@pytest.mark.parametrize("tables, answer, expected", RECORDED_FACTS)
+def test_facts_from_recorded_psql_output(monkeypatch, tables, answer, expected):
     seen = []
 
     def fake_run(argv, input=None, **_kwargs):  # pylint: disable=redefined-builtin
         seen.append((argv, input))
-        return subprocess.CompletedProcess(argv, 0, answers[argv[argv.index("-c", 8) + 1]].encode(), b"")
+        return subprocess.CompletedProcess(argv, 0, answer.encode(), b"")
 
     monkeypatch.setattr(pg.subprocess, "run", fake_run)
     target = pg.Target("docker", "c1", DB, "postgres", "s3cret")
-    assert pg.facts(target) == FACTS
-    assert all(stdin == b"s3cret\n" and "s3cret" not in " ".join(argv) for argv, stdin in seen)
-    assert seen[0][0][:9] == ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql"]
+    assert pg.facts(target, tables) == expected
+    assert len(seen) == 1
+    argv, stdin = seen[0]
+    assert argv == ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-X", "-q", "-t", "-A", "-v",
+                    "ON_ERROR_STOP=1", "-c", pg.facts_query(tables), "-h", "127.0.0.1", "-U", "postgres", "-d", DB]
+    assert stdin == b"s3cret\n" and "s3cret" not in " ".join(argv)
+
+
+@pytest.mark.parametrize("tables, fragment", [
+    (None, "FROM pg_tables WHERE schemaname = 'public'"),
+    (["jobs", "alembic_version"], "unnest(ARRAY['jobs', 'alembic_version']::text[])"),
+])
+def test_facts_query_counts_in_one_statement(tables, fragment):
+    query = pg.facts_query(tables)
+    assert fragment in query and "format('SELECT count(*) AS c FROM public.%I', name)" in query
+
+
+@pytest.mark.parametrize("tables", [["jobs; DROP TABLE jobs"], ["Jobs'"], [""]])
+def test_facts_refuses_names_that_are_not_plain_identifiers(tables):
+    with pytest.raises(pg.PostgresError, match="is not a plain identifier"):
+        pg.facts_query(tables)
+
+
+def test_facts_refuses_an_answer_that_is_not_json(monkeypatch):
+    monkeypatch.setattr(pg.subprocess, "run", lambda argv, **_kw: subprocess.CompletedProcess(argv, 0, b"15.18\n", b""))
+    with pytest.raises(pg.PostgresError, match="not the JSON object asked for"):
+        pg.facts(pg.Target("docker", "c1", DB, "postgres", None))
 
 
 def test_psql_errors_never_show_the_password(monkeypatch):
