@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, stage by stage, with a summary at the end. Exits non-zero when any
-# stage fails. Stages: sanity, units, lint, build (galaxy build + install + ansible-doc), molecule.
+# stage fails. Stages: sanity, units, lint, build (galaxy build + install + ansible-doc), molecule (which includes
+# the scenario engine_20 on Debian 12's Docker 20.10; alone: stage engine20).
 # Run one stage: scripts/test.sh units
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,14 +71,98 @@ stage_build() {
 # release_rollbacks, the only one that prunes an image, builds its app images under its own repository
 # (AIWFE_IMAGE_REPO in its molecule.yml). The base images are built once before the lanes start, so the lanes
 # never build the same tag at the same time. AIWFE_MOLECULE_LANES=1 runs them one after another.
+# engine_20 (Docker 20.10, started beside the machine's engine) runs last in lane B.
 MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup)
 
+# --- Debian 12's own Docker 20.10 for the scenario engine_20 (docs/engines.md) ---
+# The machine's engine is 26 (make setup); the collection must keep working on 20.10. That engine runs beside it on
+# a socket, data root and network namespace of its own: a second dockerd started in the host's namespace would
+# flush the iptables chains of the engine already running there, and its ports would meet the other lane's. The
+# data root is kept between runs (images loaded once); the daemon and the namespace are removed after the stage.
+E20_NAME=${AIWFE_ENGINE20_NAME:-aiwfe-docker-20}
+E20_DOCKERD=${AIWFE_ENGINE20_DOCKERD:-/usr/sbin/dockerd}
+E20_SOCK=/run/$E20_NAME.sock
+E20_ROOT=/var/lib/$E20_NAME
+E20_PIDFILE=/run/$E20_NAME.pid
+E20_READY="$LOGDIR/engine20.ready"
+# What build-images.sh needs to find up to date there (saved from the machine's engine, never built twice).
+E20_IMAGES=(local/debian:bookworm aiwfe/python-base:bookworm aiwfe/postgres:15 aiwfe/caddy:2.6)
+
+# Why the 20.10 engine cannot run here ("" when it can).
+engine20_missing() {
+  if [ "$(id -u)" != 0 ]; then echo "not root"; return; fi
+  if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then echo "ip (iproute2) or nsenter missing"; return; fi
+  [ -x "$E20_DOCKERD" ] || { echo "no $E20_DOCKERD (Debian 12's docker.io)"; return; }
+  [ "$(engine_major "$("$E20_DOCKERD" --version 2>/dev/null | awk '{print $3}')")" = 20 ] \
+    || echo "$E20_DOCKERD is not Docker 20.x"
+}
+
+# Start the 20.10 engine (if it is not running) and load the base images it lacks; writes $E20_READY (ok/failed).
+engine20_up() {
+  local start=$SECONDS missing=() img want have
+  rm -f "$E20_READY"
+  netns_ensure "$E20_NAME" || { echo failed > "$E20_READY"; return 1; }
+  if [ "$(engine_major "$(engine_version "$E20_SOCK")")" != 20 ]; then
+    # Debian 12's own containerd 1.6, runc, docker-proxy and docker-init: the PATH without the engine-26 directory.
+    dockerd_start "$E20_DOCKERD" /usr/sbin:/usr/bin:/sbin:/bin "$E20_SOCK" "$E20_ROOT" "/run/$E20_NAME" \
+      "$E20_PIDFILE" "$LOGDIR/dockerd-20.log" "$E20_NAME" \
+      || { log "Docker 20.10 did not start: see build/test-logs/dockerd-20.log"; echo failed > "$E20_READY"; return 1; }
+  fi
+  for img in "${E20_IMAGES[@]}"; do
+    want=$(docker image inspect -f '{{.Id}}' "$img" 2>/dev/null) \
+      || { log "$img is missing on the machine's engine"; echo failed > "$E20_READY"; return 1; }
+    have=$(docker -H "unix://$E20_SOCK" image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)
+    [ "$want" = "$have" ] || missing+=("$img")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    docker save "${missing[@]}" | docker -H "unix://$E20_SOCK" load -q >/dev/null \
+      || { log "loading ${missing[*]} into Docker 20.10 failed"; echo failed > "$E20_READY"; return 1; }
+    docker -H "unix://$E20_SOCK" image prune -f >/dev/null || true  # the images those tags named before
+  fi
+  log "Docker $(engine_version "$E20_SOCK") on $E20_SOCK (netns $E20_NAME) ready in $((SECONDS - start)) s; images loaded: ${missing[*]:-none}"
+  echo ok > "$E20_READY"
+}
+
+engine20_down() {
+  dockerd_stop "$E20_PIDFILE" 120 || true
+  ip netns del "$E20_NAME" 2>/dev/null || true
+  rm -f "$E20_READY"
+}
+
+# The scenario engine_20: molecule inside the 20.10 engine's network namespace, DOCKER_HOST its socket.
+run_engine20_scenario() {
+  local i
+  for ((i = 0; i < 600; i++)); do
+    [ -s "$E20_READY" ] && break
+    sleep 1
+  done
+  [ "$(cat "$E20_READY" 2>/dev/null)" = ok ] || { log "Docker 20.10 is not ready (see above)"; return 1; }
+  molecule reset -s engine_20 >/dev/null 2>&1 || true
+  nsenter "--net=/run/netns/$E20_NAME" env "AIWFE_ENGINE20_DOCKER_HOST=unix://$E20_SOCK" \
+    ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks molecule test -s engine_20
+}
+
 run_scenarios() {
-  local scenario rc=0
+  local scenario rc=0 why
   for scenario in "$@"; do
+    local start=$SECONDS
+    if [ "$scenario" = engine_20 ]; then
+      why=$(engine20_missing)
+      if [ -n "$why" ]; then
+        # CI and `make setup` machines are Debian as root with docker.io installed: there it always runs.
+        echo "[aiwfe] scenario engine_20 SKIPPED: $why (docs/engines.md)"
+        continue
+      fi
+      if run_engine20_scenario; then
+        echo "[aiwfe] scenario engine_20 passed in $((SECONDS - start)) s"
+      else
+        echo "[aiwfe] scenario engine_20 FAILED after $((SECONDS - start)) s"
+        rc=1
+      fi
+      continue
+    fi
     # A state file left by an earlier run would make molecule skip prepare: start from nothing.
     molecule reset -s "$scenario" >/dev/null 2>&1 || true
-    local start=$SECONDS
     # profile_tasks: every task's time in the log, to find what makes a scenario slow.
     if ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks molecule test -s "$scenario"; then
       echo "[aiwfe] scenario $scenario passed in $((SECONDS - start)) s"
@@ -89,34 +174,67 @@ run_scenarios() {
   return $rc
 }
 
+# Start the 20.10 engine in the background (while the lanes run), unless it cannot run here.
+engine20_start_background() {
+  E20_UP_PID=""
+  [ -z "$(engine20_missing)" ] || return 0
+  engine20_up > "$LOGDIR/engine20-up.log" 2>&1 &
+  E20_UP_PID=$!
+}
+
 stage_molecule() {
   local scenario all=() lane_a=() lane_b=() rc=0
   drop_stale_copy
-  for scenario in molecule/*/; do all+=("$(basename "$scenario")"); done
-  if [ "${AIWFE_MOLECULE_LANES:-2}" = 1 ]; then
-    run_scenarios "${all[@]}"
-    return
-  fi
-  "$ROOT/examples/reference_stack/build-images.sh" || return 1
-  for scenario in "${all[@]}"; do
-    if [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario"); else lane_b+=("$scenario"); fi
+  # Every scenario directory; engine_20 last (its engine starts and takes its images while the others run).
+  for scenario in molecule/*/; do
+    scenario=$(basename "$scenario")
+    [ "$scenario" = engine_20 ] || all+=("$scenario")
   done
-  log "molecule lane A: ${lane_a[*]} (log: build/test-logs/molecule-lane-a.log)"
-  log "molecule lane B: ${lane_b[*]} (log: build/test-logs/molecule-lane-b.log)"
-  run_scenarios "${lane_a[@]}" > "$LOGDIR/molecule-lane-a.log" 2>&1 &
-  local pid_a=$!
-  run_scenarios "${lane_b[@]}" > "$LOGDIR/molecule-lane-b.log" 2>&1 || rc=1
-  wait "$pid_a" || rc=1
-  # Both lanes' output, one after the other, for the CI log.
-  cat "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
-  grep -h '^\[aiwfe\] scenario ' "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
+  [ ! -d molecule/engine_20 ] || all+=(engine_20)
+  "$ROOT/examples/reference_stack/build-images.sh" || return 1
+  # The 20.10 engine starts and takes its images while the other scenarios run.
+  [[ " ${all[*]} " != *" engine_20 "* ]] || engine20_start_background
+  if [ "${AIWFE_MOLECULE_LANES:-2}" = 1 ]; then
+    run_scenarios "${all[@]}" || rc=1
+  else
+    for scenario in "${all[@]}"; do
+      if [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario"); else lane_b+=("$scenario"); fi
+    done
+    log "molecule lane A: ${lane_a[*]} (log: build/test-logs/molecule-lane-a.log)"
+    log "molecule lane B: ${lane_b[*]} (log: build/test-logs/molecule-lane-b.log)"
+    run_scenarios "${lane_a[@]}" > "$LOGDIR/molecule-lane-a.log" 2>&1 &
+    local pid_a=$!
+    run_scenarios "${lane_b[@]}" > "$LOGDIR/molecule-lane-b.log" 2>&1 || rc=1
+    wait "$pid_a" || rc=1
+    # Both lanes' output, one after the other, for the CI log.
+    cat "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
+    grep -h '^\[aiwfe\] scenario ' "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
+  fi
+  if [ -n "${E20_UP_PID:-}" ]; then
+    wait "$E20_UP_PID" || true
+    cat "$LOGDIR/engine20-up.log"
+    engine20_down
+  fi
+  return $rc
+}
+
+# The scenario engine_20 alone (make engine20): Debian 12's 20.10 engine, the quick rollback on it, engine stopped.
+stage_engine20() {
+  local why rc=0
+  why=$(engine20_missing)
+  [ -z "$why" ] || { log "cannot run Docker 20.10 here: $why"; return 1; }
+  drop_stale_copy
+  "$ROOT/examples/reference_stack/build-images.sh" || return 1
+  engine20_up || { engine20_down; return 1; }
+  run_scenarios engine_20 || rc=1
+  engine20_down
   return $rc
 }
 
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(sanity units lint build molecule)
 for s in "${stages[@]}"; do
-  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build molecule)"
+  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build molecule engine20)"
   run_stage "$s" "stage_$s"
 done
 
