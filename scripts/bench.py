@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import ssl
 import statistics
@@ -144,14 +145,17 @@ RB_APP_SERVICES = ("api", "worker", "perception-service", "memory-service", "rea
 
 def rb_health(env: dict[str, str]) -> tuple[bool, str]:
     """Every app service's /health (200, status ok, version RB_GOOD) and HTTPS through Caddy, polled directly."""
-    proc = subprocess.run(["docker", "compose", "-p", RB_PROJECT, "ps", "--format", "json"], capture_output=True,
+    # docker ps, not docker compose ps: the poller must not eat the CPU the services start with (compose parses the
+    # whole project each time; polled every 0.2 s it took half a core of this 2-core machine).
+    proc = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={RB_PROJECT}", "--format",
+                           '{{.Label "com.docker.compose.service"}} {{.Ports}}'], capture_output=True,
                           text=True, check=False, env=env)
     ports = {}
     for line in proc.stdout.splitlines():
-        entry = json.loads(line)
-        for pub in entry.get("Publishers") or []:
-            if pub.get("TargetPort") == 8000 and pub.get("PublishedPort"):
-                ports[entry["Service"]] = pub["PublishedPort"]
+        service, _sep, published = line.partition(" ")
+        found = re.search(r":(\d+)->8000/tcp", published)
+        if found:
+            ports[service] = int(found.group(1))
     urls = [(name, f"http://127.0.0.1:{ports[name]}/health") for name in RB_APP_SERVICES if name in ports]
     missing = [name for name in RB_APP_SERVICES if name not in ports]
     if missing:
@@ -213,12 +217,13 @@ def _phase_split(events: list[dict[str, t.Any]], command_start: float) -> dict[s
     tasks = [(e["task"]["name"], when(e["task"]["duration"]["start"]), when(e["task"]["duration"]["end"]),
               e["hosts"].get("localhost") or {}) for e in events if e.get("task", {}).get("duration")]
     first = tasks[0][1]
-    roll = next((x for x in tasks if x[0].startswith("Roll back to ")), None)
+    # the callback names a role's task "ROLE : NAME"
+    roll = next((x for x in tasks if x[0].split(" : ")[-1].startswith("Roll back to ")), None)
     if roll is None:
         return {}
     steps = roll[3].get("seconds") or {}
     compose_starts = roll[2] - steps.get("start", 0.0)
-    proven = next((x[2] for x in tasks if x[0].startswith("Check health, state and identity")), roll[2])
+    proven = next((x[2] for x in tasks if x[0].split(" : ")[-1].startswith("Check health, state and identity")), roll[2])
     return {"ansible start-up": first - command_start,
             "lock and engine to the rollback step": roll[1] - first,
             "rollback step until compose starts (observe, plan, record, pin)": compose_starts - roll[1],

@@ -41,6 +41,7 @@ class Request(t.NamedTuple):
     record_failed: str | None = None
     start_together: bool = True
     check_mode: bool = False
+    settle: int = 0
 
 
 class Clock:
@@ -183,6 +184,33 @@ def start(cli: DockerCli, project: ComposeProject, services: list[str], build: b
     concurrently({cid: (lambda cid=cid: cli.run([cli.docker, "start", "--", cid], "docker start")) for cid in ids})
 
 
+def settle(cli: DockerCli, project: ComposeProject, services: list[str], seconds: float,
+           poll: float = 0.25, restarts: int = 3) -> str:
+    """Wait quietly, up to ``seconds``, until every started service runs and reports healthy (Docker's own
+    healthcheck; running is enough without one), with one docker call per ``poll``. The services boot on the same
+    CPUs as this run: the proof that follows (many HTTP probes, Ansible's own work) is kinder to them afterwards.
+    Stops early when a service has exited, is unhealthy or restarted ``restarts`` times (it will not settle). Never
+    fails: the proof judges. Returns what it saw: settled, gave up (why) or timed out."""
+    deadline = time.monotonic() + seconds
+    first: dict[str, int] = {}
+    while True:
+        running = containers_by_service(cli, project, direct=True)
+        waiting = []
+        for name in services:
+            live = running.get(name) or {}
+            first.setdefault(name, int(live.get("restart_count") or 0))
+            if live.get("state") in ("exited", "dead") or live.get("health") == "unhealthy" \
+                    or int(live.get("restart_count") or 0) - first[name] >= restarts:
+                return f"gave up: {name} is {live.get('health') or live.get('state')}"
+            if live.get("state") != "running" or live.get("health") not in ("", "healthy"):
+                waiting.append(name)
+        if not waiting:
+            return "settled"
+        if time.monotonic() >= deadline:
+            return f"timed out waiting for {', '.join(waiting)}"
+        time.sleep(poll)
+
+
 def expectations(target: dict[str, t.Any], the_plan: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
     """Per selected service, the image ID it must run afterwards, and the compose config hash when the deploy
     directory holds the release's own files (same commit and file hashes) and the service is not pinned."""
@@ -238,10 +266,14 @@ def run(cli: DockerCli, project: ComposeProject, ledger_dir: str, pin_file: str,
     pinned = project.with_pin(pin_file if (after if writes else before) else None)
     refusal = together_refusal(the_plan, target, seen["config"], seen["running"]) if request.start_together else "not asked"
     started: list[str] = []
+    settled = "nothing started"
     if writes and request.state == "started" and the_plan["start"]:
         start(cli, pinned, the_plan["start"], bool(the_plan["rebuild"]), refusal is None)
         started = the_plan["start"]
         clock.lap("start")
+        if request.settle:
+            settled = settle(cli, pinned, started, request.settle)
+            clock.lap("settle")
     would_change = after != before or bool(retag) or (request.state == "started" and bool(the_plan["start"]))
     return {
         # what changed, or in check mode what would
@@ -256,6 +288,7 @@ def run(cli: DockerCli, project: ComposeProject, ledger_dir: str, pin_file: str,
         "retagged": sorted(retag),
         "started": started,
         "start_mode": ("together" if refusal is None else "compose") if the_plan["start"] else "none",
+        "settled": settled,
         "start_mode_reason": refusal or "every dependency outside the set healthy, release recorded healthy together",
         "expect": expectations(target, the_plan),
         "seconds": clock.seconds,

@@ -69,6 +69,14 @@ options:
         it is now in the release ledger as a failed C(snapshot) for the post-mortem, before anything changes, from the
         same look at the stack as the plan. The value names the rollback in the note, for example V(quick rollback).
     type: str
+  settle:
+    description:
+      - With O(state=started), wait up to this many seconds, quietly (one docker call every 0.25 s), until the
+        services it started run and report healthy (Docker's healthcheck; running is enough without one), so that
+        the proof that follows does not take the CPU they boot with. Stops early when one exits, turns unhealthy or
+        keeps restarting. Never fails - prove the result with M(aiwfe.rollback.stack_health). V(0) does not wait.
+    type: int
+    default: 0
   start_together:
     description:
       - Compose starts one C(depends_on) level at a time and waits for each level's healthcheck. With V(true), the
@@ -191,15 +199,19 @@ start_mode:
   description: V(together) (created by compose, started at once), V(compose) (C(docker compose up)) or V(none).
   returned: success
   type: str
+settled:
+  description: What O(settle) saw - V(settled), V(nothing started), or why it stopped waiting.
+  returned: success
+  type: str
 start_mode_reason:
   description: Why the services were (or would be) started that way.
   returned: success
   type: str
 seconds:
-  description: Seconds spent planning, recording the failed state and starting.
+  description: Seconds spent planning, recording the failed state, starting and settling.
   returned: success
   type: dict
-  sample: {"plan": 0.41, "record_failed": 0.01, "start": 1.2}
+  sample: {"plan": 0.41, "record_failed": 0.01, "start": 1.2, "settle": 0.8}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -221,13 +233,16 @@ def main() -> None:
             rebuild_missing={"type": "bool", "default": False},
             record_failed={"type": "str"},
             start_together={"type": "bool", "default": True},
+            settle={"type": "int", "default": 0},
         ),
         supports_check_mode=True,
     )
     params = module.params
     project = compose_project(module)
+    if params["settle"] < 0:
+        module.fail_json(msg="settle must be 0 (do not wait) or a number of seconds")
     request = Request(params["release"], params["services"], params["state"], params["rebuild_missing"],
-                      params["record_failed"], params["start_together"], module.check_mode)
+                      params["record_failed"], params["start_together"], module.check_mode, params["settle"])
     try:
         result = run(docker_cli(module), project, params["ledger_dir"], pin_path(params["ledger_dir"], project.name), request)
     except (LedgerError, PlanError) as exc:

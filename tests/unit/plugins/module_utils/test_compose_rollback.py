@@ -332,3 +332,55 @@ def _plan(**overrides):
 def test_expectations(plan, kind, expected):
     target = dict(manifest("m1", "v1", "good", GOOD_IDS, 1), kind=kind)
     assert cr.expectations(target, plan) == expected
+
+
+# --- settle(): the quiet wait after the start ------------------------------------------------------------------------
+
+class Booting(FakeEngine):
+    """The started containers turn healthy after ``polls`` looks at the engine (or crash-loop with ``loop``)."""
+
+    def __init__(self, polls: int, loop: bool = False) -> None:
+        super().__init__(GOOD_IDS)
+        self.polls, self.loop, self.looks = polls, loop, 0
+
+    def __call__(self, argv: list[str], **kwargs) -> tuple[int, str, str]:
+        if argv[1] == "ps":
+            self.looks += 1
+            for container in self.containers.values():
+                if self.loop:
+                    container["RestartCount"] += 1
+                    container["State"] = {"Status": "restarting", "Health": {"Status": "starting"}}
+                elif self.looks > self.polls:
+                    container["State"] = {"Status": "running", "Health": {"Status": "healthy"}}
+                else:
+                    container["State"] = {"Status": "running", "Health": {"Status": "starting"}}
+        return super().__call__(argv, **kwargs)
+
+
+def test_settle_waits_until_the_started_services_are_healthy(stack):
+    engine = Booting(polls=3)
+    assert cr.settle(DockerCli(engine), stack["project"], ["api", "worker"], 5, poll=0.01) == "settled"
+    assert engine.looks == 4
+    assert engine.changing() == []  # it only looks
+
+
+def test_settle_gives_up_on_a_crash_loop_instead_of_waiting_it_out(stack):
+    engine = Booting(polls=0, loop=True)
+    said = cr.settle(DockerCli(engine), stack["project"], ["api"], 30, poll=0.01)
+    assert said.startswith("gave up: api") and engine.looks == 4
+
+
+def test_settle_stops_at_its_timeout_and_says_what_it_waited_for(stack):
+    engine = Booting(polls=10 ** 6)
+    assert cr.settle(DockerCli(engine), stack["project"], ["api", "worker"], 0.05, poll=0.01) == \
+        "timed out waiting for api, worker"
+
+
+def test_run_settles_only_what_it_started(stack):
+    engine = FakeEngine(BAD_IDS, {"worker": "restarting"})
+    result = run(stack, engine, record_failed="quick rollback", settle=1)
+    # compose create left the containers 'created'; the fake docker start makes them run, still 'starting'
+    assert result["started"] and result["settled"].startswith("timed out waiting for")
+    assert "settle" in result["seconds"]
+    quiet = run(stack, FakeEngine(BAD_IDS), state="planned", settle=30)
+    assert quiet["settled"] == "nothing started" and "settle" not in quiet["seconds"]
