@@ -10,6 +10,7 @@ import os
 import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import PostgresError, Target
 
 # The options of the action group aiwfe.rollback.stack (meta/runtime.yml): every module that works on a compose
 # project takes them, so a play sets them once with module_defaults (playbooks/vars/stack.yml).
@@ -26,6 +27,35 @@ LEDGER_ARGS: dict[str, dict[str, t.Any]] = {
     "ledger_dir": STACK_ARGS["ledger_dir"],
 }
 PIN_FILE = "pin.compose.yaml"
+
+# One dict option `database` for every module that talks to PostgreSQL (docs/migrations.md). The password is never an
+# option: password_file names a file on the managed host, read inside the module (database_target).
+DATABASE_SPEC: dict[str, t.Any] = {
+    "type": "dict",
+    "apply_defaults": True,
+    "options": {
+        "service": {"type": "str", "default": "postgres"},
+        "name": {"type": "str", "default": "ai_workflow_engine"},
+        "user": {"type": "str", "default": "postgres"},
+        "password_file": {"type": "path"},
+    },
+}
+# One dict option `migrations`: where the application's Alembic migrations live and how they run.
+MIGRATIONS_SPEC: dict[str, t.Any] = {
+    "type": "dict",
+    "apply_defaults": True,
+    "options": {
+        "service": {"type": "str", "default": "api"},
+        "image": {"type": "str"},
+        "script_location": {"type": "str"},
+        "config": {"type": "str", "default": "/opt/app/api/alembic.ini"},
+        "command": {"type": "list", "elements": "str",
+                    "default": ["python3", "-m", "alembic", "-c", "{config}", "downgrade", "{revision}"]},
+        "sql_command": {"type": "list", "elements": "str",
+                        "default": ["python3", "-m", "alembic", "-c", "{config}", "downgrade", "--sql", "{from}:{to}"]},
+        "python": {"type": "str", "default": "python3"},
+    },
+}
 
 
 def pin_path(ledger_dir: str, project_name: str) -> str:
@@ -69,3 +99,23 @@ def compose_project(module: t.Any, with_pin: bool = True) -> ComposeProject:
 
 def docker_cli(module: t.Any) -> DockerCli:
     return DockerCli(module.run_command, module.params["docker_cli"])
+
+
+def read_password_file(path: str | None) -> str | None:
+    """The database password from a file on the managed host (its first line), or None without a file."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            password = handle.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise PostgresError(f"cannot read database.password_file {path}: {exc.strerror or exc}") from exc
+    if not password:
+        raise PostgresError(f"database.password_file {path} is empty: write the database password into it")
+    return password
+
+
+def database_target(database: dict[str, t.Any], docker: str, container: str) -> Target:
+    """The database of the `database` option in ``container``, with the password read from password_file on the
+    managed host (PostgresError when it cannot be read)."""
+    return Target(docker, container, database["name"], database["user"], read_password_file(database.get("password_file")))
