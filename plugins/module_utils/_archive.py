@@ -152,14 +152,16 @@ def list_backups(directory: str, volume: str | None = None,
 def find_backup(directory: str, given: str, volume: str | None, what: str,
                 suffixes: t.Sequence[str] = ARCHIVE_SUFFIXES) -> tuple[str, dict[str, t.Any]]:
     """The backup to verify or restore and its manifest: ``given`` is a path, a name in ``directory``, or C(latest)
-    (the newest backup of ``volume`` in list_backups). ``what`` names it in messages (C(backup of volume x)).
-    Raises BackupNotFound when there is none or it has no manifest (an incomplete backup)."""
+    (the newest backup of ``volume`` in list_backups that is no restore's copy of the state before it: a
+    C(.pre-restore) dump is never C(latest), else re-running a restore would undo it). ``what`` names it in messages
+    (C(backup of volume x)). Raises BackupNotFound when there is none or it has no manifest (an incomplete backup)."""
     if given != "latest":
         path = given if os.path.isabs(given) else os.path.join(directory, given)
     elif not volume:
         raise BackupNotFound(f"'latest' needs a name: whose newest {what}?")
     else:
-        backups = list_backups(directory, volume, suffixes)
+        backups = [b for b in list_backups(directory, volume, suffixes)
+                   if not NAME_RE.match(os.path.basename(b["path"])).group("label")]
         if not backups:
             raise BackupNotFound(f"no {what} in {directory}: nothing to verify or restore; nothing was changed")
         path = backups[-1]["path"]

@@ -118,8 +118,11 @@ def test_find_backup(tmp_path):
     for name in ("db-20261101T000000Z.dump", "db-20261102T000000Z.pre-restore.dump", "db_old-20261201T000000Z.dump"):
         _artifact(tmp_path, name)
     (tmp_path / "db-20261203T000000Z.dump").write_bytes(b"no manifest")
-    newest = str(tmp_path / "db-20261102T000000Z.pre-restore.dump")
+    # a restore's dump of the state before it is never `latest` (issue 12 defect 5): the newest plain dump is
+    newest = str(tmp_path / "db-20261101T000000Z.dump")
     assert archive.find_backup(str(tmp_path), "latest", "db", "dump of db", archive.DUMP_SUFFIXES) == (newest, {"archive": os.path.basename(newest)})
+    pre = "db-20261102T000000Z.pre-restore.dump"
+    assert archive.find_backup(str(tmp_path), pre, "db", "dump of db", archive.DUMP_SUFFIXES) == (str(tmp_path / pre), {"archive": pre})
     by_name = archive.find_backup(str(tmp_path), "db-20261101T000000Z.dump", "db", "dump of db", archive.DUMP_SUFFIXES)
     assert by_name[0] == str(tmp_path / "db-20261101T000000Z.dump")
     with pytest.raises(archive.BackupNotFound, match="has no readable manifest .* not a complete dump of db; nothing was changed"):

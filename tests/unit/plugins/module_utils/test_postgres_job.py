@@ -2,13 +2,17 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """postgres_dump's dump, verify and restore sequence: the docker calls (exact argv, recorded compose output), the
-order of the steps, what is left on disk; and the client commands run inside the container (never the password)."""
+order of the steps, what is left on disk; the restore by swap (restore_swap) against a server kept in memory -
+databases, renames, the journal, crashes after every step and the re-run that finishes or reverts; and the client
+commands run inside the container (exact argv and SQL, never the password)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import stat
 import subprocess
 
 import pytest
@@ -51,38 +55,123 @@ class FakeCompose:
         return [argv[argv.index("--file") + 2:] for argv in self.calls if argv[1] == "compose" and "ps" not in argv]
 
 
-class FakeClient:
-    """The client calls of _postgres, recorded in order: what runs inside the container."""
+class Crash(BaseException):
+    """A crash at a failpoint (the real one is SIGKILL: nothing after it runs in the module)."""
 
-    def __init__(self, monkeypatch, after=None, restore_error=None):
+
+class FakeServer:
+    """The client calls of _postgres against a PostgreSQL server kept in memory: databases (name -> allows
+    connections, content), what every dump holds, and every call in order (``steps``). ``fail`` maps a call's name
+    to the error it raises; ``in_use`` names databases with sessions that a plain DROP refuses."""
+
+    def __init__(self, monkeypatch, content=None, fail=None):
         self.steps = []
-        self.after = after or FACTS
-        self.restore_error = restore_error
-        for name in ("dump", "facts", "check_dump", "client_version", "restore"):
+        self.fail = dict(fail or {})
+        self.in_use = set()
+        self.restored = None            # what pg_restore puts in the new database (default: what the dump holds)
+        self.dumped = {}                # sha256 -> content of the database when it was dumped
+        self.dbs = {"postgres": {"allow": True, "content": None}, "template0": {"allow": False, "content": None},
+                    "template1": {"allow": True, "content": None},
+                    DB: {"allow": True, "content": dict(content or FACTS)}}
+        for name in ("dump", "facts", "check_dump", "client_version", "databases", "database_properties",
+                     "create_database", "restore_into", "refuse_connections", "swap", "rename", "allow_connections",
+                     "drop_database"):
             monkeypatch.setattr(pg, name, getattr(self, name))
 
+    def _call(self, *step):
+        self.steps.append(step)
+        error = self.fail.get(step[0])
+        if error:
+            raise error
+
+    def _connect(self, database):
+        if database not in self.dbs:
+            raise pg.PostgresError(f'psql failed (rc=2): FATAL:  database "{database}" does not exist')
+        if not self.dbs[database]["allow"]:
+            raise pg.PostgresError(f'psql failed (rc=2): FATAL:  database "{database}" is not currently accepting connections')
+        return self.dbs[database]
+
     def dump(self, target, tmp):
-        self.steps.append(("dump", target.container))
+        self._call("dump", target.database)
         data = b"PGDMP" + os.urandom(64)
         with open(tmp, "wb") as handle:
             handle.write(data)
-        return hashlib.sha256(data).hexdigest()
+        sha = hashlib.sha256(data).hexdigest()
+        self.dumped[sha] = dict(self._connect(target.database)["content"])
+        return sha
 
     def facts(self, target, tables=None):
-        self.steps.append(("facts", tuple(tables or ())))
-        return dict(self.after if tables else FACTS)
+        self._call("facts", target.database, tuple(tables or ()))
+        content = self._connect(target.database)["content"]
+        if not tables:
+            return dict(content)
+        counts = content["row_counts"]
+        return {"server_version": content["server_version"], "row_counts": {n: counts[n] for n in tables if n in counts},
+                "alembic_revision": content["alembic_revision"] if "alembic_version" in tables else None}
 
     def check_dump(self, target, path):
-        self.steps.append(("check", os.path.basename(path)))
+        self._call("check", os.path.basename(path))
         return 42
 
     def client_version(self, target):
         return "pg_dump (PostgreSQL) 15.18"
 
-    def restore(self, target, path):
-        self.steps.append(("restore", os.path.basename(path)))
-        if self.restore_error:
-            raise pg.PostgresError(self.restore_error)
+    def databases(self, target):
+        self._call("databases")
+        return {name: db["allow"] for name, db in self.dbs.items()}
+
+    def database_properties(self, target, database):
+        self._call("properties", database)
+        return {"owner": "postgres", "encoding_name": "UTF8", "datcollate": "C.UTF-8", "datctype": "C.UTF-8",
+                "datlocprovider": "c", "tablespace": "pg_default", "datconnlimit": -1}
+
+    def create_database(self, target, name, like, props):
+        self._call("create", name, like)
+        assert name not in self.dbs and props["owner"] == "postgres"
+        self.dbs[name] = {"allow": True, "content": {"server_version": FACTS["server_version"], "alembic_revision": None,
+                                                     "row_counts": {}}}
+
+    def restore_into(self, target, path):
+        self._call("restore_into", target.database, os.path.basename(path))
+        db = self._connect(target.database)
+        assert db["content"]["row_counts"] == {}, "pg_restore into a database that is not empty"
+        with open(path, "rb") as handle:
+            sha = hashlib.sha256(handle.read()).hexdigest()
+        db["content"] = dict(self.restored or self.dumped[sha])
+
+    def refuse_connections(self, target, database):
+        self._call("refuse", database)
+        self.dbs[database]["allow"] = False
+
+    def swap(self, target, live, old, new):
+        self._call("swap", live, old, new)
+        assert old not in self.dbs and not self.dbs[live]["allow"]
+        self.dbs[old] = self.dbs.pop(live)
+        self.dbs[live] = self.dbs.pop(new)
+
+    def rename(self, target, name, new_name):
+        self._call("rename", name, new_name)
+        self.dbs[new_name] = self.dbs.pop(name)
+
+    def allow_connections(self, target, *names):
+        self._call("allow", *names)
+        for name in names:
+            self.dbs[name]["allow"] = True
+
+    def drop_database(self, target, name, force=False):
+        self._call("drop", name, force)
+        if name in self.in_use and not force:
+            raise pg.PostgresError(f'psql failed (rc=1): ERROR:  database "{name}" is being accessed by other users')
+        self.dbs.pop(name, None)
+
+    def names(self):
+        return sorted(n for n in self.dbs if n not in ("postgres", "template0", "template1"))
+
+    def content(self, name):
+        return self.dbs[name]["content"]
+
+
+FakeClient = FakeServer
 
 
 @pytest.fixture(name="project")
@@ -94,7 +183,8 @@ def fixture_project(tmp_path):
 
 def params(tmp_path, **overrides):
     base = {"state": "dump", "service": "postgres", "database": DB, "user": "postgres", "password": "s3cret",
-            "backup_dir": str(tmp_path / "dumps"), "dump_file": "latest", "stop_services": []}
+            "backup_dir": str(tmp_path / "dumps"), "dump_file": "latest", "stop_services": [],
+            "ledger_dir": str(tmp_path / "ledger"), "keep_pre_restore": 3}
     base.update(overrides)
     return base
 
@@ -102,6 +192,10 @@ def params(tmp_path, **overrides):
 def listing(tmp_path):
     directory = tmp_path / "dumps"
     return sorted(os.listdir(directory)) if directory.is_dir() else []
+
+
+def journal(tmp_path):
+    return files.read_json(str(tmp_path / "ledger" / "p" / job.JOURNAL))
 
 
 def test_dump_publishes_the_dump_with_its_manifest(tmp_path, project, monkeypatch):
@@ -122,7 +216,7 @@ def test_dump_in_check_mode_connects_and_writes_nothing(tmp_path, project, monke
     client = FakeClient(monkeypatch)
     result = job.run(DockerCli(FakeCompose()), project, params(tmp_path), True)
     assert result == {"changed": True}
-    assert client.steps == [("facts", ())] and listing(tmp_path) == []
+    assert client.steps == [("facts", DB, ())] and listing(tmp_path) == []
 
 
 def test_a_second_dump_is_new_and_the_first_intact(tmp_path, project, monkeypatch):
@@ -198,57 +292,368 @@ def test_a_damaged_dump_is_refused_before_anything_stops(tmp_path, project, monk
     assert client.steps == [] and docker.compose_verbs() == [] and listing(tmp_path) == before
 
 
-def test_restore_sequence(tmp_path, project, monkeypatch):
+# --- restore by swap --------------------------------------------------------------------------------------------
+
+UPGRADED = {"server_version": FACTS["server_version"], "alembic_revision": "0005",
+            "row_counts": {"alembic_version": 1, "jobs": 8, "job_events": 4}}
+WRITERS = ["api", "worker"]
+
+
+def dump_then_upgrade(tmp_path, project, monkeypatch, **server):
+    """A dump of the database at 0004, then an upgrade (a new table, more rows); returns (server, the dump's result)."""
     made = make_dumps(tmp_path, project, monkeypatch)
-    client, docker = FakeClient(monkeypatch), FakeCompose()
-    result = job.run(DockerCli(docker), project, params(tmp_path, state="restore", stop_services=["api", "worker"]), False)
-    assert result["changed"] and result["dump_file"] == made["dump_file"] and result["after"] == FACTS
-    assert result["pre_restore_dump"].endswith(".pre-restore.dump") and os.path.isfile(result["pre_restore_dump"])
-    assert files.load_manifest(result["pre_restore_dump"])["archive"] == os.path.basename(result["pre_restore_dump"])
-    assert [s[0] for s in client.steps] == ["check", "dump", "facts", "check", "restore", "facts"]
-    assert client.steps[-1] == ("facts", ("alembic_version", "jobs"))
+    server = FakeServer(monkeypatch, **server)
+    server.dumped[made["manifest"]["sha256"]] = dict(FACTS)
+    server.dbs[DB]["content"] = dict(UPGRADED)
+    server.steps.clear()
+    return server, made
+
+
+def restore(tmp_path, project, check_mode=False, docker=None, **overrides):
+    return job.run(DockerCli(docker or FakeCompose()), project,
+                   params(tmp_path, **{"state": "restore", "stop_services": WRITERS, **overrides}), check_mode)
+
+
+def kept_names(server):
+    return [n for n in server.names() if n.startswith(DB + "_pre_restore_")]
+
+
+def test_restore_sequence(tmp_path, project, monkeypatch):
+    server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    docker = FakeCompose()
+    result = restore(tmp_path, project, docker=docker)
+    kept = result["kept_database"]
+    new = kept.replace("_pre_restore_", "_restore_")
+    assert re.fullmatch(DB + r"_pre_restore_\d{8}t\d{6}z", kept)
+    # the database holds the dump's content; the one it replaced is kept whole, upgrade and all
+    assert server.content(DB) == FACTS and server.content(kept) == UPGRADED and server.names() == [DB, kept]
+    assert all(db["allow"] for name, db in server.dbs.items() if name != "template0")
+    assert result["changed"] and result["dump_file"] == result["restored_from"] == made["dump_file"]
+    assert result["database"] == DB and result["dropped"] == [] and result["recovered"] is None
+    assert result["after"] == dict(FACTS) and result["seconds"] >= 0
+    pre = result["pre_restore_dump"]
+    assert pre.endswith(".pre-restore.dump") and files.load_manifest(pre)["row_counts"] == UPGRADED["row_counts"]
+    # writers stopped before the dump of the state before (nothing written after it is lost), started at the end
     assert docker.compose_verbs() == [["stop", "--", "api", "worker"], ["start", "--", "api", "worker"]]
-    base = docker.calls[-1][:docker.calls[-1].index("start")]
-    assert base == ["docker", "compose", "--ansi", "never", "--project-name", "p", "--project-directory", project.directory,
-                    "--file", os.path.join(project.directory, "compose.yaml")]
+    assert server.steps == [
+        ("check", os.path.basename(made["dump_file"])),             # the dump is readable, before anything stops
+        ("dump", DB), ("facts", DB, ()), ("check", ".tmp-" + os.path.basename(pre)),   # the state before, writers stopped
+        ("databases",), ("properties", DB),
+        ("create", new, DB),
+        ("restore_into", new, os.path.basename(made["dump_file"])),
+        ("facts", new, ("alembic_version", "jobs")),                # checked against the manifest before the swap
+        ("refuse", DB), ("swap", DB, kept, new),
+        ("allow", DB, kept), ("facts", DB, ("alembic_version", "jobs")),
+        ("databases",),                                              # retention: nothing beyond keep_pre_restore
+    ]
+    recorded = journal(tmp_path)
+    entry = recorded["swaps"][-1]
+    assert [s["step"] for s in entry["steps"]] == ["restoring", "swapping", "swapped", "done"]
+    assert entry["state"] == "done" and entry["pre_restore_database"] == kept and entry["restore_database"] == new
+    assert entry["dump"] == made["dump_file"] and entry["pre_restore_dump"] == pre and entry["after"] == FACTS
+    assert stat.S_IMODE(os.stat(tmp_path / "ledger" / "p" / job.JOURNAL).st_mode) == 0o600
+    assert not [n for n in os.listdir(tmp_path / "ledger" / "p") if n.startswith(".tmp-")]
+
+
+def test_the_first_databases_call_follows_the_stop(tmp_path, project, monkeypatch):
+    """Order of the docker side and the database side: check the dump, stop, then everything else."""
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    order = []
+    docker = FakeCompose()
+    real = docker.__call__
+
+    def recording(argv, **kwargs):
+        if "stop" in argv or "start" in argv:
+            order.append("stop" if "stop" in argv else "start")
+        return real(argv, **kwargs)
+
+    def databases(_target, seen=server.databases):
+        order.append("databases")
+        return seen(_target)
+
+    monkeypatch.setattr(pg, "databases", databases)
+    restore(tmp_path, project, docker=recording)
+    assert order[:2] == ["stop", "databases"] and order[-2:] == ["start", "databases"]
+
+
+def test_latest_is_never_a_pre_restore_dump(tmp_path, project, monkeypatch):
+    server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    first = restore(tmp_path, project)
+    server.dbs[DB]["content"] = dict(UPGRADED)       # written again after the restore
+    second = restore(tmp_path, project)
+    assert first["pre_restore_dump"] != made["dump_file"]
+    assert second["dump_file"] == made["dump_file"] and server.content(DB) == FACTS
 
 
 def test_restore_in_check_mode_stops_and_writes_nothing(tmp_path, project, monkeypatch):
-    make_dumps(tmp_path, project, monkeypatch)
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
     before = listing(tmp_path)
-    client, docker = FakeClient(monkeypatch), FakeCompose()
-    result = job.run(DockerCli(docker), project, params(tmp_path, state="restore", stop_services=["api", "worker"]), True)
-    assert result["changed"] and "pre_restore_dump" not in result
-    assert [s[0] for s in client.steps] == ["check"] and docker.compose_verbs() == [] and listing(tmp_path) == before
+    docker = FakeCompose()
+    result = restore(tmp_path, project, check_mode=True, docker=docker)
+    assert result["changed"] and "pre_restore_dump" not in result and "pending" not in result
+    assert [s[0] for s in server.steps] == ["check"] and docker.compose_verbs() == [] and listing(tmp_path) == before
+    assert server.names() == [DB] and server.content(DB) == UPGRADED and journal(tmp_path) is None
 
 
 @pytest.mark.parametrize("check_mode", [True, False])
 def test_unknown_writers_are_refused_before_anything_changes(tmp_path, project, monkeypatch, check_mode):
-    make_dumps(tmp_path, project, monkeypatch)
-    client, docker = FakeClient(monkeypatch), FakeCompose()
-    with pytest.raises(JobFailed, match="unknown service"):
-        job.run(DockerCli(docker), project, params(tmp_path, state="restore", stop_services=["api", "nope"]), check_mode)
-    assert [s[0] for s in client.steps] == ["check"] and docker.compose_verbs() == []
-
-
-def test_a_failed_restore_starts_the_writers_again(tmp_path, project, monkeypatch):
-    make_dumps(tmp_path, project, monkeypatch)
-    FakeClient(monkeypatch, restore_error="pg_restore failed (rc=1): ERROR: relation exists")
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
     docker = FakeCompose()
-    with pytest.raises(JobFailed, match="pg_restore failed") as err:
-        job.run(DockerCli(docker), project, params(tmp_path, state="restore", stop_services=["api"]), False)
-    assert docker.compose_verbs() == [["stop", "--", "api"], ["start", "--", "api"]]
-    fail = err.value.as_fail_kwargs()
-    assert fail["changed"] and os.path.isfile(fail["pre_restore_dump"])
+    with pytest.raises(JobFailed, match="unknown service"):
+        restore(tmp_path, project, check_mode, docker=docker, stop_services=["api", "nope"])
+    assert [s[0] for s in server.steps] == (["check"] if check_mode else []) and docker.compose_verbs() == []
 
 
-def test_a_restore_that_does_not_match_the_dump_fails_naming_the_state_before(tmp_path, project, monkeypatch):
-    make_dumps(tmp_path, project, monkeypatch)
-    FakeClient(monkeypatch, after=dict(FACTS, row_counts={"alembic_version": 1, "jobs": 4}))
-    with pytest.raises(JobFailed, match=r"row counts \{'alembic_version': 1, 'jobs': 4\}, the dump recorded 0004") as err:
-        job.run(DockerCli(FakeCompose()), project, params(tmp_path, state="restore"), False)
+@pytest.mark.parametrize("step, error", [
+    ("restore_into", "pg_restore failed (rc=1): pg_restore: error: could not execute query: ERROR:  relation exists"),
+    ("create", 'psql failed (rc=1): ERROR:  permission denied to create database'),
+])
+def test_a_failed_restore_drops_only_the_new_database(tmp_path, project, monkeypatch, step, error):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch, fail={step: pg.PostgresError(error)})
+    docker = FakeCompose()
+    with pytest.raises(JobFailed, match=re.escape(error)) as err:
+        restore(tmp_path, project, docker=docker)
     fail = err.value.as_fail_kwargs()
-    assert fail["after"]["row_counts"]["jobs"] == 4 and fail["pre_restore_dump"] in fail["msg"]
+    assert re.search(r"the restore into the new database \w+_restore_\w+ failed: .*; \w+ was dropped and "
+                     f"{DB} was not touched", fail["msg"])
+    assert server.names() == [DB] and server.content(DB) == UPGRADED and server.dbs[DB]["allow"]
+    assert docker.compose_verbs() == [["stop", "--", "api", "worker"], ["start", "--", "api", "worker"]]
+    assert fail["changed"] and os.path.isfile(fail["pre_restore_dump"]) and fail["pre_restore_dump"] in fail["msg"]
+    assert fail["kept_database"] is None and fail["after"] is None
+    assert journal(tmp_path)["swaps"][-1]["state"] == "reverted"
+
+
+def test_a_restored_database_that_does_not_match_the_dump_is_dropped(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    server.restored = dict(FACTS, row_counts={"alembic_version": 1, "jobs": 4})
+    with pytest.raises(JobFailed, match=r"holds Alembic revision 0004 and row counts \{'alembic_version': 1, 'jobs': 4\}, "
+                                        r"the dump recorded 0004 and \{'alembic_version': 1, 'jobs': 5\}") as err:
+        restore(tmp_path, project)
+    assert server.names() == [DB] and server.content(DB) == UPGRADED
+    assert err.value.as_fail_kwargs()["pre_restore_dump"] in err.value.msg
+
+
+def test_a_swap_that_cannot_end_the_sessions_gives_everything_back(tmp_path, project, monkeypatch):
+    busy = pg.PostgresError('psql failed (rc=1): ERROR:  database "ai_workflow_engine" is being accessed by other users\n'
+                            "DETAIL:  There is 1 other session using the database.")
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch, fail={"swap": busy})
+    with pytest.raises(JobFailed, match=r"(?s)swapping \w+ in for ai_workflow_engine failed: .*being accessed by other users.*"
+                                        r" was dropped, ai_workflow_engine takes connections again"):
+        restore(tmp_path, project)
+    assert server.names() == [DB] and server.content(DB) == UPGRADED and server.dbs[DB]["allow"]
+    assert journal(tmp_path)["swaps"][-1]["state"] == "reverted"
+
+
+STEPS = ["created", "restored", "refused", "renamed", "swapped", "allowed"]
+
+
+def crash_at(monkeypatch, step):
+    def failpoint(name):
+        if name == step:
+            raise Crash(name)
+
+    monkeypatch.setattr(job, "failpoint", failpoint)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_rerun_after_a_crash_finishes_or_reverts_the_swap(tmp_path, project, monkeypatch, step):
+    server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    crash_at(monkeypatch, step)
+    with pytest.raises(Crash):
+        restore(tmp_path, project)
+    crashed = {name: dict(db) for name, db in server.dbs.items()}
+    # nothing is lost at the crash: the upgraded content is under one name or the other
+    assert [n for n, db in crashed.items() if db["content"] == UPGRADED] in ([DB], kept_names(server))
+    monkeypatch.setattr(job, "failpoint", lambda name: None)
+    server.steps.clear()
+    docker = FakeCompose()
+    again = restore(tmp_path, project, docker=docker)
+    kept = kept_names(server)
+    assert server.content(DB) == FACTS and again["after"] == FACTS
+    assert all(db["allow"] for name, db in server.dbs.items() if name != "template0")
+    assert docker.compose_verbs() == [["stop", "--", "api", "worker"], ["start", "--", "api", "worker"]]
+    entries = journal(tmp_path)["swaps"]
+    if step in ("created", "restored"):
+        # the restored database had not been checked: dropped, then the re-run restored afresh
+        assert again["recovered"]["action"] == "reverted" and again["recovered"]["dropped"] not in server.dbs
+        assert [e["state"] for e in entries] == ["reverted", "done"]
+        assert len(kept) == 1 and server.content(kept[0]) == UPGRADED
+        assert "create" in [s[0] for s in server.steps]
+    else:
+        # checked before the crash: finished, and the same dump is not restored a second time
+        assert again["recovered"]["action"] == "finished" and again["kept_database"] == kept[0]
+        assert [e["state"] for e in entries] == ["done"] and server.content(kept[0]) == UPGRADED
+        assert "create" not in [s[0] for s in server.steps] and "dump" not in [s[0] for s in server.steps]
+        assert again["pre_restore_dump"] == entries[0]["pre_restore_dump"]
+    assert server.names() == sorted([DB] + kept)
+
+
+def test_a_crash_between_two_separate_renames_is_finished(tmp_path, project, monkeypatch):
+    """A server where the renames ran one by one and only the first was done: the re-run does the second."""
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+
+    def half_swap(target, live, old, new):
+        server.steps.append(("swap", live, old, new))
+        server.dbs[old] = server.dbs.pop(live)
+        raise Crash("between the renames")
+
+    monkeypatch.setattr(pg, "swap", half_swap)
+    with pytest.raises(Crash):
+        restore(tmp_path, project)
+    assert DB not in server.dbs
+    monkeypatch.setattr(pg, "swap", server.swap)
+    again = restore(tmp_path, project)
+    assert again["recovered"]["action"] == "finished" and server.content(DB) == FACTS
+    assert server.content(again["kept_database"]) == UPGRADED
+    assert [s for s in server.steps if s[0] == "rename"] == [("rename", again["kept_database"].replace("_pre_restore_", "_restore_"), DB)]
+
+
+def test_a_crash_then_a_restore_of_another_dump_finishes_then_restores_that(tmp_path, project, monkeypatch):
+    server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    crash_at(monkeypatch, "renamed")
+    with pytest.raises(Crash):
+        restore(tmp_path, project)
+    monkeypatch.setattr(job, "failpoint", lambda name: None)
+    other = files.load_manifest(made["dump_file"])
+    second_path = made["dump_file"].replace(".dump", "-b.dump")
+    with open(made["dump_file"], "rb") as src, open(second_path, "wb") as out:
+        out.write(src.read() + b"b")
+    with open(second_path, "rb") as handle:
+        other.update(archive=os.path.basename(second_path), sha256=hashlib.sha256(handle.read()).hexdigest())
+    files.write_json_atomic(files.manifest_path(second_path), other)
+    server.dumped[other["sha256"]] = dict(FACTS, alembic_revision="0003")
+    other["alembic_revision"] = "0003"
+    files.write_json_atomic(files.manifest_path(second_path), other)
+    result = restore(tmp_path, project, dump_file=second_path)
+    assert result["recovered"]["action"] == "finished" and result["restored_from"] == second_path
+    assert server.content(DB)["alembic_revision"] == "0003" and len(kept_names(server)) == 2
+    assert [e["state"] for e in journal(tmp_path)["swaps"]] == ["done", "done"]
+
+
+def distinct_dump_names(monkeypatch):
+    """Several restores in one second: the dumps of the state before get the next seconds' names without waiting."""
+    seconds = iter(range(60))
+    monkeypatch.setattr(job, "fresh_name", lambda directory, name_at: name_at(
+        files.parse_stamp(f"20991231T2359{next(seconds):02d}Z")))
+
+
+def test_retention_drops_only_completed_swaps_beyond_keep(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    distinct_dump_names(monkeypatch)
+    stranger = DB + "_pre_restore_20000101t000000z"        # not in the journal: never dropped
+    server.dbs[stranger] = {"allow": True, "content": dict(UPGRADED)}
+    stamps = iter(["20991231T235950Z", "20991231T235951Z", "20991231T235952Z", "20991231T235953Z", "20991231T235954Z"])
+    monkeypatch.setattr(job, "fresh_stamp", lambda taken: files.parse_stamp(next(stamps)))
+    results = [restore(tmp_path, project, keep_pre_restore=2) for _run in range(4)]
+    kept = [r["kept_database"] for r in results]
+    assert [r["dropped"] for r in results] == [[], [], [kept[0]], [kept[1]]]
+    assert kept_names(server) == sorted([stranger, kept[2], kept[3]])
+    server.in_use.add(kept[2])
+    fifth = restore(tmp_path, project, keep_pre_restore=1)
+    # keep 1: the one just replaced; kept[3] goes, kept[2] is in use and stays (a warning), the stranger is not ours
+    assert fifth["dropped"] == [kept[3]] and kept[2] in fifth["warnings"][0]
+    assert kept_names(server) == sorted([stranger, kept[2], fifth["kept_database"]])
+
+
+def test_retention_warns_about_a_kept_database_in_use(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    distinct_dump_names(monkeypatch)
+    stamps = iter(["20991231T235950Z", "20991231T235951Z"])
+    monkeypatch.setattr(job, "fresh_stamp", lambda taken: files.parse_stamp(next(stamps)))
+    first = restore(tmp_path, project)
+    server.in_use.add(first["kept_database"])
+    second = restore(tmp_path, project, keep_pre_restore=1)
+    assert second["dropped"] == [] and first["kept_database"] in server.dbs
+    assert "being accessed by other users" in second["warnings"][0] and first["kept_database"] in second["warnings"][0]
+
+
+def test_check_mode_reports_an_interrupted_swap_and_changes_nothing(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    crash_at(monkeypatch, "refused")
+    with pytest.raises(Crash):
+        restore(tmp_path, project)
+    before = ({n: dict(db) for n, db in server.dbs.items()}, journal(tmp_path), listing(tmp_path))
+    server.steps.clear()
+    result = restore(tmp_path, project, check_mode=True)
+    entry = journal(tmp_path)["swaps"][0]
+    assert result["pending"] == [{"id": entry["id"], "database": DB, "state": "swapping", "action": "finish"}]
+    assert ({n: dict(db) for n, db in server.dbs.items()}, journal(tmp_path), listing(tmp_path)) == before
+    assert [s[0] for s in server.steps] == ["check"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is unreadable: nothing was changed"),
+    ('{"something": "else"}', "is not one this collection wrote"),
+])
+def test_a_damaged_journal_stops_the_restore_before_anything_changes(tmp_path, project, monkeypatch, content, message):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    (tmp_path / "ledger" / "p").mkdir(parents=True)
+    (tmp_path / "ledger" / "p" / job.JOURNAL).write_text(content)
+    docker = FakeCompose()
+    with pytest.raises(JobFailed, match=message) as err:
+        restore(tmp_path, project, docker=docker)
+    assert not err.value.as_fail_kwargs()["changed"] and docker.compose_verbs() == [] and server.steps == []
+
+
+def test_an_interrupted_restore_of_another_database_is_named(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    files.write_json_atomic(str(tmp_path / "ledger" / "p" / job.JOURNAL), {"version": 1, "swaps": [
+        {"id": "20991231T000000Z", "database": "other_db", "state": "swapping", "steps": []}]})
+    with pytest.raises(JobFailed, match="interrupted restore of database.s. other_db: run the restore of that database first"):
+        restore(tmp_path, project)
+    assert server.names() == [DB] and server.content(DB) == UPGRADED
+
+
+def test_a_journal_that_the_server_contradicts_is_not_guessed(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    crash_at(monkeypatch, "refused")
+    with pytest.raises(Crash):
+        restore(tmp_path, project)
+    monkeypatch.setattr(job, "failpoint", lambda name: None)
+    new = journal(tmp_path)["swaps"][0]["restore_database"]
+    del server.dbs[new]                          # someone dropped the restored database by hand
+    with pytest.raises(JobFailed, match=f"cannot finish the interrupted restore .*the server has {DB} of .*nothing was changed"):
+        restore(tmp_path, project)
+    assert server.content(DB) == UPGRADED
+
+
+def test_restore_swap_for_a_caller_that_leaves_the_writers_stopped(tmp_path, project, monkeypatch):
+    """alembic_rollback's restore strategy: its own dump of the state before, writers left stopped."""
+    server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    docker = FakeCompose()
+    target = pg.Target("docker", "c0ffee01", DB, "postgres", "s3cret")
+    report = job.restore_swap(DockerCli(docker), project, target, made["dump_file"], made["manifest"], writers=WRITERS,
+                              backup_dir=str(tmp_path / "dumps"), journal_dir=str(tmp_path / "j"),
+                              restart_writers=False, pre_restore_dump="/given.pre-change.dump")
+    assert docker.compose_verbs() == [["stop", "--", "api", "worker"]]
+    assert report["pre_restore_dump"] == "/given.pre-change.dump" and "dump" not in [s[0] for s in server.steps]
+    assert set(report) == {"database", "restored_from", "kept_database", "dropped", "pre_restore_dump", "after",
+                           "recovered", "warnings", "seconds"}
+    assert server.content(DB) == FACTS and server.content(report["kept_database"]) == UPGRADED
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_keep_pre_restore_keeps_at_least_the_database_replaced(tmp_path, project, monkeypatch, keep):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    with pytest.raises(JobFailed, match=f"keep_pre_restore is {keep}: at least the database just replaced is kept"):
+        restore(tmp_path, project, keep_pre_restore=keep)
+    assert server.steps == []
+
+
+@pytest.mark.parametrize("database, message", [
+    ("a" * 35, "at most 34 characters"),
+    ('db"; DROP DATABASE x; --', "must be a plain identifier"),
+    ("", "must be a plain identifier"),
+])
+def test_database_names_are_checked_before_anything(database, message):
+    with pytest.raises(pg.PostgresError, match=message):
+        job.swap_names(database, files.utc_now())
+
+
+def test_swap_names():
+    assert job.swap_names(DB, files.parse_stamp("20261129T031500Z")) == (
+        "ai_workflow_engine_restore_20261129t031500z", "ai_workflow_engine_pre_restore_20261129t031500z")
+    assert len(job.swap_names("a" * 34, files.utc_now())[1]) == 63
 
 
 # --- the client commands inside the container -------------------------------------------------------------------
@@ -325,3 +730,144 @@ def test_psql_errors_never_show_the_password(monkeypatch):
     with pytest.raises(pg.PostgresError) as err:
         pg.psql(pg.Target("docker", "c1", DB, "postgres", "s3cret"), "SELECT 1")
     assert str(err.value) == "psql failed (rc=2): FATAL: password ******** rejected"
+
+
+# --- the statements of the restore by swap (connected to the maintenance database) -----------------------------
+
+PSQL = ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
+ON_POSTGRES = ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
+
+
+def record_psql(monkeypatch, answer=""):
+    seen = []
+
+    def fake_run(argv, input=None, **_kwargs):  # pylint: disable=redefined-builtin
+        seen.append((argv, input))
+        return subprocess.CompletedProcess(argv, 0, answer.encode(), b"")
+
+    monkeypatch.setattr(pg.subprocess, "run", fake_run)
+    return seen
+
+
+def commands(argv):
+    """The -c statements of a psql argv, checking it connects to the maintenance database with the password on stdin."""
+    assert argv[:len(PSQL)] == PSQL and argv[-len(ON_POSTGRES):] == ON_POSTGRES
+    middle = argv[len(PSQL):-len(ON_POSTGRES)]
+    assert middle[::2] == ["-c"] * (len(middle) // 2)
+    return middle[1::2]
+
+
+TARGET = pg.Target("docker", "c1", DB, "postgres", "s3cret")
+# Recorded from psql 15.18 (-t -A) answering pg.DATABASES in the reference stack's container.
+RECORDED_DATABASES = ('{ "ai_workflow_engine" : true, "ai_workflow_engine_pre_restore_20261129t221501z" : true, '
+                      '"postgres" : true, "template0" : false, "template1" : true }\n')
+
+
+def test_databases_from_recorded_psql_output(monkeypatch):
+    seen = record_psql(monkeypatch, RECORDED_DATABASES)
+    assert pg.databases(TARGET) == {DB: True, DB + "_pre_restore_20261129t221501z": True, "postgres": True,
+                                    "template0": False, "template1": True}
+    assert commands(seen[0][0]) == [pg.DATABASES] and seen[0][1] == b"s3cret\n"
+
+
+def test_the_swap_statements(monkeypatch):
+    seen = record_psql(monkeypatch)
+    old, new = DB + "_pre_restore_20261129t221501z", DB + "_restore_20261129t221501z"
+    pg.refuse_connections(TARGET, DB)
+    pg.swap(TARGET, DB, old, new)
+    pg.allow_connections(TARGET, DB, old)
+    pg.drop_database(TARGET, new, force=True)
+    pg.drop_database(TARGET, old)
+    pg.rename(TARGET, new, DB)
+    terminate = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'ai_workflow_engine' "
+                 "AND pid <> pg_backend_pid()")
+    assert [commands(argv) for argv, _stdin in seen] == [
+        ['ALTER DATABASE "ai_workflow_engine" ALLOW_CONNECTIONS false', terminate],
+        [terminate, "BEGIN; SET LOCAL lock_timeout = '30s'; "
+                    'ALTER DATABASE "ai_workflow_engine" RENAME TO "ai_workflow_engine_pre_restore_20261129t221501z"; '
+                    'ALTER DATABASE "ai_workflow_engine_restore_20261129t221501z" RENAME TO "ai_workflow_engine"; COMMIT'],
+        ['ALTER DATABASE "ai_workflow_engine" ALLOW_CONNECTIONS true',
+         'ALTER DATABASE "ai_workflow_engine_pre_restore_20261129t221501z" ALLOW_CONNECTIONS true'],
+        ['DROP DATABASE IF EXISTS "ai_workflow_engine_restore_20261129t221501z" WITH (FORCE)'],
+        ['DROP DATABASE IF EXISTS "ai_workflow_engine_pre_restore_20261129t221501z"'],
+        ['ALTER DATABASE "ai_workflow_engine_restore_20261129t221501z" RENAME TO "ai_workflow_engine"'],
+    ]
+    assert all(stdin == b"s3cret\n" and "s3cret" not in " ".join(argv) for argv, stdin in seen)
+
+
+# Recorded from psql 15.18 answering pg.properties_query("ai_workflow_engine") (abridged: the columns used).
+RECORDED_PROPERTIES = {"oid": 16384, "datname": DB, "datdba": 10, "encoding": 6, "datlocprovider": "c", "datistemplate": False,
+                       "datallowconn": True, "datconnlimit": -1, "datcollate": "C.UTF-8", "datctype": "C.UTF-8",
+                       "daticulocale": None, "datacl": None, "owner": "postgres", "encoding_name": "UTF8",
+                       "tablespace": "pg_default"}
+
+
+@pytest.mark.parametrize("props, expected", [
+    ({}, 'CREATE DATABASE "x_restore_1" WITH TEMPLATE template0 OWNER "postgres" ENCODING \'UTF8\' '
+         "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"),
+    ({"owner": 'App "Owner"', "datlocprovider": "i", "daticulocale": "und-x-icu", "tablespace": "fast", "datconnlimit": 20},
+     'CREATE DATABASE "x_restore_1" WITH TEMPLATE template0 OWNER "App ""Owner""" ENCODING \'UTF8\' '
+     "LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8' LOCALE_PROVIDER icu ICU_LOCALE 'und-x-icu' TABLESPACE \"fast\" "
+     "CONNECTION LIMIT 20"),
+])
+def test_create_database_repeats_the_database_properties(props, expected):
+    assert pg.create_database_sql("x_restore_1", dict(RECORDED_PROPERTIES, **props)) == expected
+
+
+@pytest.mark.parametrize("props, message", [
+    ({"datcollate": "C'; DROP DATABASE x; --"}, "collation .* is not a name this restore can repeat"),
+    ({"encoding_name": None}, "encoding None is not a name"),
+    ({"datlocprovider": "z"}, "locale provider 'z'"),
+])
+def test_create_database_refuses_what_it_cannot_repeat(props, message):
+    with pytest.raises(pg.PostgresError, match=message):
+        pg.create_database_sql("x_restore_1", dict(RECORDED_PROPERTIES, **props))
+
+
+def test_create_database_copies_privileges_and_settings(monkeypatch):
+    seen = record_psql(monkeypatch)
+    pg.create_database(TARGET, "x_restore_1", DB, RECORDED_PROPERTIES)
+    create, grants = commands(seen[0][0])
+    assert create.startswith('CREATE DATABASE "x_restore_1" WITH TEMPLATE template0')
+    assert grants.startswith("DO $aiwfe$") and grants.endswith("$aiwfe$")
+    assert "WHERE datname = 'ai_workflow_engine'" in grants and "format('REVOKE ALL ON DATABASE %I FROM PUBLIC', 'x_restore_1')" in grants
+    assert "'search_path', 'temp_tablespaces'" in grants and "quote_literal(r.value)" in grants
+
+
+def test_properties_query_names_the_database_as_a_checked_literal():
+    assert pg.properties_query(DB).endswith("FROM pg_database d WHERE d.datname = 'ai_workflow_engine'")
+
+
+@pytest.mark.parametrize("name", ['x" RENAME TO y; --', "x'", "Robert'); DROP", "a" * 64, "", "1abc", "sp ace"])
+def test_database_names_are_plain_identifiers(name):
+    with pytest.raises(pg.PostgresError, match="is not a plain identifier"):
+        pg.ident(name)
+    with pytest.raises(pg.PostgresError):
+        pg.swap_sql(DB, name, DB + "_x")
+
+
+def test_quote_name_doubles_quotes():
+    assert pg.quote_name('a"b') == '"a""b"' and pg.quote_name("postgres") == '"postgres"'
+    with pytest.raises(pg.PostgresError):
+        pg.quote_name("")
+
+
+def test_restore_into_argv(monkeypatch, tmp_path):
+    seen = []
+
+    class Proc:
+        def __init__(self, argv, **_kwargs):
+            seen.append(argv)
+            self.stdin = open(os.devnull, "wb")  # pylint: disable=consider-using-with
+            self.stdout = open(os.devnull, "rb")  # pylint: disable=consider-using-with
+            self.stderr = open(os.devnull, "rb")  # pylint: disable=consider-using-with
+
+        def wait(self):
+            return 0
+
+    dump_path = tmp_path / "d.dump"
+    dump_path.write_bytes(b"PGDMP")
+    monkeypatch.setattr(pg.subprocess, "Popen", Proc)
+    pg.restore_into(TARGET.on("x_restore_1"), str(dump_path))
+    assert seen == [["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "pg_restore", "--single-transaction",
+                     "--exit-on-error", "--no-owner", "-h", "127.0.0.1", "-U", "postgres", "-d", "x_restore_1"]]
