@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -55,6 +56,58 @@ TWO_HEADS = {
     "ok": True, "script_location": "/m", "heads": ["0003a", "0003b"], "bases": ["0001"],
     "revisions": {"0001": rev([]), "0002": rev(["0001"]), "0003a": rev(["0002"]), "0003b": rev(["0002"])},
 }
+
+
+# Recorded: the inspector's answer (Alembic 1.8.1, as in Debian bookworm's python3-alembic) for the api of
+# v1.3.0-migration-incompatible plus the scenario alembic_rollback's 0006 (drops documents.note) and 0006b (a second
+# head), line breaks added.
+RECORDED_TEXT = (
+    "{\"alembic_version\": \"1.8.1\", \"bases\": [\"0001\"], \"heads\": [\"0006\", \"0006b\"], \"ok\": true, \"revisions\":"
+    " {\"0001\": {\"branch_labels\": [], \"depends_on\": [], \"doc\": \"create table jobs\", \"down_revision\": [], \""
+    "downgrade\": {\"drops\": [{\"column\": null, \"kind\": \"table\", \"line\": 32, \"schema\": null, \"table\": \"jobs\""
+    "}], \"executes\": 0, \"shape\": \"code\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/0001_create"
+    "_jobs.py\", \"upgrade\": {\"drops\": [], \"executes\": 0, \"shape\": \"code\"}}, \"0002\": {\"branch_labels\": [], "
+    "\"depends_on\": [], \"doc\": \"create table documents (one per processed job)\", \"down_revision\": [\"0001\"]"
+    ", \"downgrade\": {\"drops\": [{\"column\": null, \"kind\": \"table\", \"line\": 30, \"schema\": null, \"table\": \"do"
+    "cuments\"}], \"executes\": 0, \"shape\": \"code\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/000"
+    "2_create_documents.py\", \"upgrade\": {\"drops\": [], \"executes\": 0, \"shape\": \"code\"}}, \"0003\": {\"branch_"
+    "labels\": [], \"depends_on\": [], \"doc\": \"create table memories (a summary per document, written by the"
+    " worker)\", \"down_revision\": [\"0002\"], \"downgrade\": {\"drops\": [{\"column\": null, \"kind\": \"table\", \"lin"
+    "e\": 29, \"schema\": null, \"table\": \"memories\"}], \"executes\": 0, \"shape\": \"code\"}, \"path\": \"/opt/app/ap"
+    "i/aiwfe_api/migrations/versions/0003_create_memories.py\", \"upgrade\": {\"drops\": [], \"executes\": 0, \"s"
+    "hape\": \"code\"}}, \"0004\": {\"branch_labels\": [], \"depends_on\": [], \"doc\": \"add jobs.priority (NOT NULL"
+    ", server default 0: older code keeps working)\", \"down_revision\": [\"0003\"], \"downgrade\": {\"drops\": [{"
+    "\"column\": \"priority\", \"kind\": \"column\", \"line\": 21, \"schema\": null, \"table\": \"jobs\"}], \"executes\": 0"
+    ", \"shape\": \"code\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/0004_add_jobs_priority.py\", "
+    "\"upgrade\": {\"drops\": [], \"executes\": 0, \"shape\": \"code\"}}, \"0005\": {\"branch_labels\": [], \"depends_on"
+    "\": [], \"doc\": \"rename documents.body to documents.content\", \"down_revision\": [\"0004\"], \"downgrade\": "
+    "{\"drops\": [], \"executes\": 0, \"shape\": \"code\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/0"
+    "005_rename_documents_body.py\", \"upgrade\": {\"drops\": [], \"executes\": 0, \"shape\": \"code\"}}, \"0006\": {\""
+    "branch_labels\": [], \"depends_on\": [], \"doc\": \"add documents.note (a test revision whose downgrade dr"
+    "ops data written after the upgrade)\", \"down_revision\": [\"0005\"], \"downgrade\": {\"drops\": [{\"column\": "
+    "\"note\", \"kind\": \"column\", \"line\": 21, \"schema\": null, \"table\": \"documents\"}], \"executes\": 0, \"shape\""
+    ": \"code\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/0006_add_documents_note.py\", \"upgrade"
+    "\": {\"drops\": [], \"executes\": 0, \"shape\": \"code\"}}, \"0006b\": {\"branch_labels\": [], \"depends_on\": [], "
+    "\"doc\": \"a second head beside 0006 (does nothing)\", \"down_revision\": [\"0005\"], \"downgrade\": {\"drops\":"
+    " [], \"executes\": 0, \"shape\": \"empty\"}, \"path\": \"/opt/app/api/aiwfe_api/migrations/versions/0006b_sec"
+    "ond_head.py\", \"upgrade\": {\"drops\": [], \"executes\": 0, \"shape\": \"empty\"}}}, \"script_location\": \"/opt/"
+    "app/api/aiwfe_api/migrations\"}"
+)
+RECORDED = json.loads(RECORDED_TEXT)
+
+
+def test_the_recorded_answer_plans_like_the_hand_written_one():
+    graph = plan.Graph(RECORDED)
+    assert graph.heads == ["0006", "0006b"] and graph.script_location == "/opt/app/api/aiwfe_api/migrations"
+    assert plan.path(graph, ["0006"], "0004") == ["0006", "0005"]
+    assert plan.count_keys(graph, ["0006", "0005"]) == [("public", "documents", "note")]
+    steps = [plan.classify(graph, r, {("public", "documents", "note"): 6}) for r in ["0006", "0005"]]
+    assert [(s["kind"], s["rows"]) for s in steps] == [("lossy", 6), ("reversible", 0)]
+    assert plan.classify(graph, "0006b", {})["kind"] == "noop"
+    with pytest.raises(plan.PlanError, match=r"several heads \(0006, 0006b\)"):
+        plan.resolve(graph, ["0006"], "-1")
+    assert plan.count_keys(graph, plan.path(graph, ["0005"], None)) == [
+        ("public", "jobs", "priority"), ("public", "memories", None), ("public", "documents", None), ("public", "jobs", None)]
 
 
 @pytest.mark.parametrize("text", ["0004", "ae1027a6acf", "abc_def", "A" * 64, "base", "-1", "-12"])
