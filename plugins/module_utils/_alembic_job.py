@@ -259,20 +259,14 @@ def restore(cli: DockerCli, project: ComposeProject, target: pg.Target, path: st
             params: dict[str, t.Any], result: dict[str, t.Any]) -> None:
     """The swap restore of docs/migrations.md (_postgres_job.restore_swap) of the paired dump: the writers are already
     stopped (and stay so), the pre-change dump is the state before."""
-    swap = getattr(pgjob, "restore_swap", None)
-    if swap is None:
-        raise JobFailed("strategy restore needs the restore by swap (_postgres_job.restore_swap), which this version "
-                        "of the collection does not have: restore the dump with restore.yml; the database was not "
-                        "moved", result)
-    failed: t.Any = getattr(pgjob, "RestoreFailed", ())
     try:
-        result["restore"] = swap(cli, project, target, path, manifest, writers=[], backup_dir=params["backup_dir"],
-                                 journal_dir=os.path.join(params["ledger_dir"], project.name), restart_writers=False,
-                                 pre_restore_dump=result["pre_change_dump"])
-    except failed as exc:
-        result["restore"] = getattr(exc, "report", None)
-        raise JobFailed(f"the restore of {path} failed: {getattr(exc, 'msg', exc)}", result,
-                        **(getattr(exc, "details", None) or {})) from exc
+        result["restore"] = pgjob.restore_swap(cli, project, target, path, manifest, writers=[],
+                                               backup_dir=params["backup_dir"],
+                                               journal_dir=os.path.join(params["ledger_dir"], project.name),
+                                               restart_writers=False, pre_restore_dump=result["pre_change_dump"])
+    except pgjob.RestoreFailed as exc:
+        result["restore"] = exc.report
+        raise JobFailed(f"the restore of {path} failed: {exc.msg}", result, **exc.details) from exc
 
 
 # --- the run --------------------------------------------------------------------------------------------------------

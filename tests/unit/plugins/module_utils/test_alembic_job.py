@@ -340,7 +340,7 @@ def test_auto_restores_instead_of_a_lossy_downgrade_and_counts_the_rows(capsys, 
         engine.revision = "0004"
         return {"database": "ai_workflow_engine", "kept_database": "ai_workflow_engine_pre_restore_x"}
 
-    monkeypatch.setattr(pgjob, "restore_swap", swap, raising=False)
+    monkeypatch.setattr(pgjob, "restore_swap", swap)
     result = run_main(capsys, args(stack, restore_dump=dump), check_mode=True)
     assert result["strategy"] == "restore" and "0006 is lossy: drops documents.note holding 3 non-null values" in result["strategy_reason"]
     assert result["lost_rows"] == {"documents": 3, "jobs": 3} and swaps == [] and changing_calls(engine) == []
@@ -354,6 +354,19 @@ def test_auto_restores_instead_of_a_lossy_downgrade_and_counts_the_rows(capsys, 
                                        "journal_dir": str(stack / "ledger" / "p"), "restart_writers": False,
                                        "pre_restore_dump": result["pre_change_dump"]}
     assert result["restore"]["kept_database"] == "ai_workflow_engine_pre_restore_x"
+
+
+def test_a_failed_restore_is_reported_with_the_swap_report(capsys, stack, engine, monkeypatch):
+    lossy(engine)
+
+    def swap(*_args, **_kwargs):
+        raise pgjob.RestoreFailed("pg_restore failed (rc=1): out of disk", {"kept_database": None}, True)
+
+    monkeypatch.setattr(pgjob, "restore_swap", swap)
+    result = run_main(capsys, args(stack, restore_dump=paired_dump(stack)))
+    assert result["failed"] and result["changed"] and result["restore"] == {"kept_database": None}
+    assert "the restore of " in result["msg"] and "out of disk" in result["msg"] and result["pre_change_dump"]
+    assert result["to_revision"] == "0006"
 
 
 def test_a_lossy_step_without_data_downgrades(capsys, stack, engine):
