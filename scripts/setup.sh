@@ -325,7 +325,7 @@ main() {
   step_collections
   step_ansible_test_offline
   step_base_image
-  log "setup ok: engine $(docker version -f '{{.Server.Version}}' 2>/dev/null), $(docker compose version --short 2>/dev/null | sed 's/^/compose /'), $("$VENV/bin/ansible" --version | head -n1)"
+  log "setup ok: engine $(docker version -f '{{.Server.Version}}' 2>/dev/null), $(docker compose version --short 2>/dev/null | sed 's/^/compose /'), $("$VENV/bin/ansible" --version 2>/dev/null | sed -n 1p)"
 }
 
 main "$@"
