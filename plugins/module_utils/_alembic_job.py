@@ -27,6 +27,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils import _alembic_ins
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _postgres as pg
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _postgres_job as pgjob
 from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import DUMP_SUFFIXES, BackupNotFound, find_backup
+from ansible_collections.aiwfe.rollback.plugins.module_utils._backup_sets import paired_dump
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import database_target
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import ArtifactError, json_text
@@ -287,6 +288,15 @@ def check_request(params: dict[str, t.Any]) -> None:
                              "the services that write to it")
 
 
+def recorded_at(params: dict[str, t.Any], project: ComposeProject, current: list[str], result: dict[str, t.Any]) -> bool:
+    """Whether the ledger release of ``params`` recorded exactly the revision(s) the database holds (then the image
+    need not be read at all)."""
+    manifest = select(load_manifests(params["ledger_dir"], project.name), params["release"])
+    result["release"] = {"id": manifest.get("id"), "release": manifest.get("release")}
+    recorded = manifest.get("alembic_revision")
+    return bool(recorded) and plan.split_revisions(recorded) == current
+
+
 def release_revision(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], graph: plan.Graph,
                      result: dict[str, t.Any]) -> str | None:
     """The revision a ledger release recorded (alembic_revision, else alembic_head), else the head of its image's
@@ -374,6 +384,13 @@ def _run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], chec
     result["to_revision"] = result["from_revision"]
     clock.lap("read")
 
+    if params.get("release") is not None and recorded_at(params, project, current, result):
+        # The release recorded the revision the database is at: nothing to move, no image to read.
+        result.update(target_revision=result["from_revision"], steps=[], strategy=params["strategy"],
+                      strategy_reason=f"the database is already at {plan.shown(current)}, the revision release "
+                                      f"{result['release']['release']} recorded")
+        clock.lap("plan")
+        return
     image_id, refs = migrations_image(cli, containers, migrations)
     result["image"] = image_id
     inspected = inspect_image(cli, image_id, migrations)
@@ -405,6 +422,14 @@ def _run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], chec
         result.update(strategy=params["strategy"], strategy_reason=f"the database is already at {plan.shown(current)}")
         clock.lap("plan")
         return
+    if not params.get("restore_dump") and params.get("backup_sets") and params["strategy"] in ("auto", "restore"):
+        paired = paired_dump(params["backup_sets"], database["name"], wanted)
+        if paired:
+            params = dict(params, restore_dump=paired.path)
+            result["restore_set"] = paired.set_id
+    if params["strategy"] == "restore" and not params.get("restore_dump"):
+        raise plan.PlanError(f"no dump of {database['name']} at revision {plan.shown(wanted)} in the backup sets of "
+                             f"{params['backup_sets']}: pass restore_dump, or use strategy downgrade")
     strategy, why = plan.choose(params["strategy"], steps, params.get("restore_dump"), params["allow_lossy"])
     result.update(strategy=strategy, strategy_reason=why)
     dump_path, dump_manifest = None, None

@@ -151,6 +151,7 @@ def state_of(configured: dict[str, dict[str, t.Any]], hashes: dict[str, str], ru
             "repo_digests": conf["repo_digests"],
             "config_hash": hashes.get(name),
             "container_image_id": live.get("image_id"),
+            "container": live.get("id"),
             "state": live.get("state") or "absent",
         }
     return {"services": services, "files": files, "git": git}

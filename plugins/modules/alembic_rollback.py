@@ -90,6 +90,13 @@ options:
         release, for V(restore). Its recorded Alembic revision must be the target. The role
         C(aiwfe.rollback.migration_rollback) finds it in the backup sets.
     type: path
+  backup_sets:
+    description:
+      - The directory of the project's backup sets (C(<backup root>/<project>), as M(aiwfe.rollback.postgres_dump) and
+        the role C(aiwfe.rollback.backup) write them). Without O(restore_dump), the newest complete set whose database
+        dump is at the target revision is the dump to restore (RV(restore_set) names it) - what V(auto) falls back to
+        and V(restore) uses.
+    type: path
   backup_dir:
     description:
       - Where the pre-change dump goes. Required for O(state=rolled_back).
@@ -277,6 +284,11 @@ sql:
     offline mode failed.
   returned: in check mode and with O(state=planned), when a downgrade or stamp was planned
   type: str
+restore_set:
+  description: The backup set (id) whose dump O(backup_sets) gave for the target revision.
+  returned: when O(backup_sets) gave the dump
+  type: str
+  sample: 20261129T031500Z
 restore_dump:
   description: The dump the restore strategy uses (verified).
   returned: when the strategy is V(restore)
@@ -326,6 +338,7 @@ ARGUMENT_SPEC = dict(
     release={"type": "str"},
     strategy={"type": "str", "choices": list(STRATEGIES), "default": "auto"},
     restore_dump={"type": "path"},
+    backup_sets={"type": "path"},
     backup_dir={"type": "path"},
     stop_services={"type": "list", "elements": "str", "default": []},
     allow_lossy={"type": "bool", "default": False},
@@ -339,7 +352,7 @@ def main() -> None:
         argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("target", "release")],
         required_one_of=[("target", "release")],
-        required_if=[("state", "rolled_back", ["backup_dir"]), ("strategy", "restore", ["restore_dump"])],
+        required_if=[("state", "rolled_back", ["backup_dir"]), ("strategy", "restore", ["restore_dump", "backup_sets"], True)],
         supports_check_mode=True,
     )
     project = compose_project(module)

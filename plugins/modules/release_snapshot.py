@@ -72,8 +72,37 @@ options:
     type: int
     default: 5
   alembic_revision:
-    description: Alembic revision of the database in this state (the reference stack's health endpoint reports it).
+    description:
+      - Alembic revision of the database in this state, when the caller knows it (for example from a health endpoint
+        that reports it). O(database) reads it from the database instead, and wins.
     type: str
+  database:
+    description:
+      - Read the Alembic revision (C(alembic_version)) from the stack's PostgreSQL database, inside its container
+        (C(psql) through C(docker exec)), and record it as the state's C(alembic_revision) - what a migration rollback
+        to this release moves the database back to (M(aiwfe.rollback.alembic_rollback) O(aiwfe.rollback.alembic_rollback#module:release)).
+      - When the database service is not running, or cannot be read, a warning says why, and the state is recorded
+        with O(alembic_revision) (if given).
+      - Omitted - nothing is read from the database.
+    type: dict
+    suboptions:
+      service:
+        description: The compose service running PostgreSQL.
+        type: str
+        default: postgres
+      name:
+        description: Database name.
+        type: str
+        default: ai_workflow_engine
+      user:
+        description: Database user.
+        type: str
+        default: postgres
+      password_file:
+        description:
+          - A file B(on the managed host) holding the password of O(database.user) (first line), read inside the module.
+            Without it the client connects through the container's local socket as C(postgres).
+        type: path
   backup_set:
     description: Id of the backup set taken before the change this state belongs to (see M(aiwfe.rollback.volume_backup)).
     type: str
@@ -135,7 +164,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli, pin_path
+from ansible_collections.aiwfe.rollback.plugins.module_utils._alembic_job import read_current
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import (
+    DATABASE_SPEC, STACK_ARGS, compose_project, database_target, docker_cli, pin_path,
+)
+from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import PostgresError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     LedgerError, load_manifests, new_manifest, releases_dir, rollback_tag, settle_manifest, tags_to_release, write_manifest,
@@ -157,6 +190,7 @@ def main() -> None:
             keep_images={"type": "bool", "default": True},
             keep_releases={"type": "int", "default": 5},
             alembic_revision={"type": "str"},
+            database=dict(DATABASE_SPEC, apply_defaults=False),
             backup_set={"type": "str"},
         ),
         supports_check_mode=True,
@@ -173,9 +207,11 @@ def main() -> None:
         if isinstance(exc, DockerCliError):
             module.fail_json(**exc.as_fail_kwargs())
         module.fail_json(msg=str(exc))
+    meta = {key: params[key] for key in ("release", "rolled_back_from", "note", "alembic_revision", "backup_set")}
+    if params["database"]:
+        meta["alembic_revision"] = _database_revision(module, cli, params["database"], state) or params["alembic_revision"]
     manifest, recorded = settle_manifest(manifests, new_manifest(
-        project.name, project.directory, project.files, state, params["kind"], params["status"],
-        **{key: params[key] for key in ("release", "rolled_back_from", "note", "alembic_revision", "backup_set")}))
+        project.name, project.directory, project.files, state, params["kind"], params["status"], **meta))
     tagged: list[str] = []
     if params["status"] == "good" and params["keep_images"]:
         wanted = {}
@@ -199,6 +235,21 @@ def main() -> None:
     untagged = _release_old_tags(module, cli, params, project.name, manifests if not recorded else manifests + [manifest])
     module.exit_json(changed=recorded or bool(tagged) or bool(untagged), manifest=manifest, path=path, recorded=recorded,
                      tagged=tagged, untagged=untagged)
+
+
+def _database_revision(module: AnsibleModule, cli, database: dict, state: dict) -> str | None:
+    """The Alembic revision the database holds now (several joined by ','), or None with a warning when it cannot be
+    read (a snapshot of a broken stack is still recorded)."""
+    service = (state["services"].get(database["service"]) or {})
+    if service.get("state") != "running" or not service.get("container"):
+        module.warn(f"database service {database['service']} is not running: the state is recorded without its "
+                    "Alembic revision")
+        return None
+    try:
+        return ",".join(read_current(database_target(database, cli.docker, service["container"]))) or None
+    except PostgresError as exc:
+        module.warn(f"the Alembic revision could not be read ({exc}): the state is recorded without it")
+        return None
 
 
 def _release_old_tags(module: AnsibleModule, cli, params: dict, project: str, manifests: list) -> list[str]:

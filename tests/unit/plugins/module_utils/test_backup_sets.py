@@ -35,7 +35,7 @@ def test_complete_sets_skip_sets_without_manifest_and_unreadable_ones(tmp_path):
     make_set(root, "20261129T030000Z")
     with open(os.path.join(root, "20261129T030000Z", "set.json"), "w", encoding="utf-8") as handle:
         handle.write("{not json")
-    assert [set_id for set_id, _ in sets.complete_sets(root)] == ["20261129T010000Z"]
+    assert [entry[0] for entry in sets.complete_sets(root)] == ["20261129T010000Z"]
 
 
 def test_complete_sets_of_a_missing_directory_is_empty(tmp_path):
