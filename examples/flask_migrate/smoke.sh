@@ -11,6 +11,7 @@
 #   - v3-broken: migrates (table note_tags, foreign key to notes), then crash-loops; the v2 image cannot start on its
 #     schema; downgrade with the v3-broken image (the collection's form: --entrypoint flask), v2 healthy again,
 #   - the password appears in no log and no container config; stop times.
+# Images: aiwfe-example-smoke/notes-web:<tag> and aiwfe-example-smoke/notes-db:15 (NOTES_SMOKE_IMAGE_REPO), kept.
 # Usage: smoke.sh   (needs `make setup` first: Docker engine, compose plugin, local/debian:bookworm)
 set -euo pipefail
 
@@ -22,7 +23,11 @@ MIGRATIONS=/app/migrations
 REV1=3f6c1a9e2b70
 REV2=8d2e4b7a1c95
 REV3=c47a0e93d1f6
-IMAGE_REPO=${NOTES_IMAGE_REPO:-aiwfe-example}
+# Its own image repository: compose labels the images it builds with the project, so a build under notes_smoke
+# would move the tags of a deployed notes project (aiwfe-example/...) to other image ids. The images are kept (the
+# next run's build cache); remove them with docker image rm aiwfe-example-smoke/notes-web:v1 ...
+IMAGE_REPO=${NOTES_SMOKE_IMAGE_REPO:-aiwfe-example-smoke}
+export NOTES_IMAGE_REPO=$IMAGE_REPO
 
 WORK=$(mktemp -d /tmp/notes-smoke.XXXXXX)
 DEPLOY="$WORK/deploy"
