@@ -14,6 +14,7 @@ image pinned by a temporary override file), stamp (one transaction) or restore (
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import DUM
 from ansible_collections.aiwfe.rollback.plugins.module_utils._backup_sets import paired_dump
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import database_target
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._files import ArtifactError, json_text
+from ansible_collections.aiwfe.rollback.plugins.module_utils._files import ArtifactError, json_text, read_json, write_json_atomic
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
 from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import LedgerError, load_manifests, select
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import project_containers
@@ -51,8 +52,9 @@ STAMP_BASE_SQL = ("BEGIN;\n"
                   "DO $$ BEGIN IF to_regclass('public.alembic_version') IS NOT NULL THEN "
                   "DELETE FROM public.alembic_version; END IF; END $$;\n"
                   "COMMIT;\n")
-STAMP_WARNING = ("strategy stamp rewrote only alembic_version (to {target}): no schema change ran. The schema is still "
-                 "the one of revision {current}; make sure the code of the target release works with it")
+STAMP_WARNING = ("strategy stamp rewrote only alembic_version ({current} -> {target}): no migration ran, the schema is "
+                 "what it was. Make sure it really is the schema of revision {target} before the code of the target "
+                 "release runs on it")
 COUNT_CHUNK = 40
 
 
@@ -182,13 +184,64 @@ def migrations_image(cli: DockerCli, containers: list[dict[str, t.Any]], migrati
     return image_id, named
 
 
-def inspect_image(cli: DockerCli, image: str, migrations: dict[str, t.Any]) -> dict[str, t.Any]:
+class GraphCache:
+    """The inspector's answers by image id, in <ledger_dir>/<project>/alembic-graphs/ (0600 files). An image id names
+    immutable content, so its migrations never change: the next run skips the throwaway container. The key also holds
+    the inspector's own text and the options that shape its answer. Read by every run; written only by runs that may
+    change things (never in check mode or with state=planned, which write nothing). At most KEEP newest are kept."""
+
+    KEEP = 20
+
+    def __init__(self, directory: str, write: bool) -> None:
+        self.directory = directory
+        self.write = write
+
+    @staticmethod
+    def key(image: str, migrations: dict[str, t.Any]) -> str | None:
+        if not image.startswith("sha256:"):
+            return None
+        parts = [image, migrations["python"], migrations.get("config") or "", migrations.get("script_location") or "",
+                 hashlib.sha256(inspector.SCRIPT.encode()).hexdigest()]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def get(self, key: str | None) -> dict[str, t.Any] | None:
+        if key is None:
+            return None
+        found = read_json(os.path.join(self.directory, key + ".json"))
+        if not (isinstance(found, dict) and found.get("key") == key and isinstance(found.get("answer"), dict)):
+            return None
+        answer = found["answer"]
+        return answer if answer.get("ok") and isinstance(answer.get("revisions"), dict) else None
+
+    def put(self, key: str | None, answer: dict[str, t.Any]) -> None:
+        if key is None or not self.write:
+            return
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            write_json_atomic(os.path.join(self.directory, key + ".json"), {"key": key, "answer": answer})
+            entries = sorted((e for e in os.scandir(self.directory) if e.name.endswith(".json")),
+                             key=lambda e: e.stat().st_mtime, reverse=True)
+            for entry in entries[self.KEEP:]:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next run the container
+
+
+def inspect_image(cli: DockerCli, image: str, migrations: dict[str, t.Any], cache: GraphCache | None = None) -> dict[str, t.Any]:
+    """The inspector's answer for ``image`` (from the cache when it has it)."""
+    key = GraphCache.key(image, migrations)
+    cached = cache.get(key) if cache else None
+    if cached is not None:
+        return cached
     argv = inspector.argv(cli.docker, image, migrations["python"], migrations.get("config") or "",
                           migrations.get("script_location") or "")
     rc, out, err = cli.run_command(argv, data=inspector.SCRIPT, binary_data=True)
     if rc != 0 and inspector.MARKER not in out:
         raise inspector.run_error(image, rc, err, migrations["python"])
-    return inspector.parse(out, image)
+    answer = inspector.parse(out, image)
+    if cache:
+        cache.put(key, answer)
+    return answer
 
 
 def offline_sql(cli: DockerCli, image: str, migrations: dict[str, t.Any], values: dict[str, str]) -> str:
@@ -298,7 +351,7 @@ def recorded_at(params: dict[str, t.Any], project: ComposeProject, current: list
 
 
 def release_revision(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], graph: plan.Graph,
-                     result: dict[str, t.Any]) -> str | None:
+                     result: dict[str, t.Any], cache: GraphCache) -> str | None:
     """The revision a ledger release recorded (alembic_revision, else alembic_head), else the head of its image's
     migrations."""
     manifest = select(load_manifests(params["ledger_dir"], project.name), params["release"])
@@ -310,7 +363,7 @@ def release_revision(cli: DockerCli, project: ComposeProject, params: dict[str, 
         if not image:
             raise plan.PlanError(f"release {manifest.get('release')} ({manifest.get('id')}) recorded no Alembic "
                                  f"revision and no image of service {service}: name the target revision instead")
-        heads = plan.Graph(inspect_image(cli, image, params["migrations"])).heads
+        heads = plan.Graph(inspect_image(cli, image, params["migrations"], cache)).heads
         if len(heads) != 1:
             raise plan.PlanError(f"release {manifest.get('release')} recorded no Alembic revision and its image has "
                                  f"{len(heads)} heads ({', '.join(heads) or 'none'}): name the target revision")
@@ -391,14 +444,16 @@ def _run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], chec
                                       f"{result['release']['release']} recorded")
         clock.lap("plan")
         return
+    cache = GraphCache(os.path.join(params["ledger_dir"], project.name, "alembic-graphs"),
+                       write=not check_mode and params["state"] == "rolled_back")
     image_id, refs = migrations_image(cli, containers, migrations)
     result["image"] = image_id
-    inspected = inspect_image(cli, image_id, migrations)
+    inspected = inspect_image(cli, image_id, migrations, cache)
     graph = plan.Graph(inspected)
     result["heads"] = graph.heads
     plan.known_current(graph, current, image_id)
     if params.get("release") is not None:
-        wanted = release_revision(cli, project, params, graph, result)
+        wanted = release_revision(cli, project, params, graph, result, cache)
     else:
         wanted = plan.resolve(graph, current, params["target"])
     result["target_revision"] = wanted
