@@ -267,6 +267,33 @@ def test_the_graph_of_an_image_is_cached_by_real_runs_only(capsys, stack, engine
     assert len(inspector_runs(engine)) == 4
 
 
+def test_offline_sql_that_fails_is_reported_not_fatal(capsys, stack, engine, monkeypatch):
+    real = engine.__call__
+
+    def no_sql(argv, **kwargs):
+        if argv[1] == "run" and "--sql" in argv:
+            engine.calls.append(list(argv))
+            return 1, "", "FAILED: env.py needs DATABASE_URL"
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: no_sql(argv, **kw))
+    result = run_main(capsys, args(stack), check_mode=True)
+    assert "failed" not in result and result["changed"] is True
+    assert result["sql"].startswith("SQL not available: python3 -m alembic -c /opt/app/api/alembic.ini downgrade --sql "
+                                    "0005:0004 failed (rc=1): FAILED: env.py needs DATABASE_URL")
+
+
+def test_the_override_is_merged_after_the_rollback_pin(capsys, stack, engine):
+    pin = stack / "ledger" / "p" / "pin.compose.yaml"
+    pin.parent.mkdir(parents=True)
+    pin.write_text("services: {}\n")
+    run_main(capsys, args(stack))
+    (run,) = [c for c in engine.calls if c[1] == "compose" and "run" in c]
+    files = [run[i + 1] for i, a in enumerate(run) if a == "--file"]
+    assert files[:2] == [str(stack / "stack" / "compose.yaml"), str(pin)] and len(files) == 3
+    assert os.path.basename(files[2]).startswith(".alembic-run-") and not os.path.exists(files[2])
+
+
 def test_an_image_without_a_reference_gets_a_temporary_tag(capsys, stack, engine):
     engine.images.pop(NEW_REF)
     engine.images[NEW_IMAGE] = {"Id": NEW_IMAGE, "RepoTags": []}
