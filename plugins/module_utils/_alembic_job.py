@@ -391,6 +391,16 @@ def scrub(value: t.Any, secret: str | None) -> t.Any:
     return value
 
 
+def with_state(msg: str, result: dict[str, t.Any]) -> str:
+    """A failure's message, completed with what the run left behind (stopped writers, the pre-change dump)."""
+    notes = []
+    if result.get("stopped") and "Writers stopped" not in msg:
+        notes.append(f"{', '.join(result['stopped'])} stopped and left stopped")
+    if result.get("pre_change_dump") and result["pre_change_dump"] not in msg:
+        notes.append(f"the state before is in {result['pre_change_dump']}")
+    return msg + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], check_mode: bool,
         warn: t.Callable[[str], None]) -> dict[str, t.Any]:
     """The module's whole run; returns its result or raises JobFailed (with the result so far)."""
@@ -402,16 +412,17 @@ def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], check
     except (plan.PlanError, pg.PostgresError, inspector.InspectError, LedgerError, BackupNotFound,
             ArtifactError) as exc:
         result["seconds"] = clock.done()
-        raise JobFailed(scrub(str(exc), secret[0]), scrub(result, secret[0])) from exc
+        raise JobFailed(scrub(with_state(str(exc), result), secret[0]), scrub(result, secret[0])) from exc
     except DockerCliError as exc:
         result["seconds"] = clock.done()
         failed = JobFailed.from_cli(exc, result)
-        raise JobFailed(scrub(failed.msg, secret[0]), scrub(result, secret[0]),
+        raise JobFailed(scrub(with_state(failed.msg, result), secret[0]), scrub(result, secret[0]),
                         **scrub(failed.details, secret[0])) from exc
     except JobFailed as exc:
         merged = dict(result, **exc.result)
         merged.setdefault("seconds", clock.done())
-        raise JobFailed(scrub(exc.msg, secret[0]), scrub(merged, secret[0]), **scrub(exc.details, secret[0])) from exc
+        raise JobFailed(scrub(with_state(exc.msg, merged), secret[0]), scrub(merged, secret[0]),
+                        **scrub(exc.details, secret[0])) from exc
     result["seconds"] = clock.done()
     return scrub(result, secret[0])
 

@@ -267,6 +267,17 @@ def test_the_graph_of_an_image_is_cached_by_real_runs_only(capsys, stack, engine
     assert len(inspector_runs(engine)) == 4
 
 
+def test_a_failed_pre_change_dump_says_the_writers_are_stopped(capsys, stack, engine, monkeypatch):
+    def full(_target, _tmp):
+        raise pg.PostgresError("pg_dump failed (rc=1): No space left on device")
+
+    monkeypatch.setattr(pg, "dump", full)
+    result = run_main(capsys, args(stack))
+    assert result["failed"] and result["changed"] and result["to_revision"] == "0005"
+    assert result["msg"] == "pg_dump failed (rc=1): No space left on device (api, worker stopped and left stopped)"
+    assert engine.steps == ["stop api worker"]
+
+
 def test_offline_sql_that_fails_is_reported_not_fatal(capsys, stack, engine, monkeypatch):
     real = engine.__call__
 
