@@ -28,7 +28,7 @@ def healthz():
             checks["db"] = "ok"
             revision = ",".join(sorted(row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))))
             checks["schema"] = "ok" if revision == ",".join(HEADS) else f"database at {revision or 'base'}, code at {','.join(HEADS)}"
-    except Exception as exc:  # pylint: disable=broad-except  (the check reports any failure)
+    except Exception as exc:  # pylint: disable=broad-except  # the check reports any failure
         checks["db" if checks["db"] != "ok" else "schema"] = one_line(exc)
         current_app.logger.warning("health check failed: %s", one_line(exc))
     healthy = all(value == "ok" for value in checks.values())
