@@ -216,25 +216,25 @@ def recover(target: pg.Target, journal: Journal, database: str) -> dict[str, t.A
 
 def prune_kept(target: pg.Target, journal: Journal, database: str, keep: int) -> tuple[list[str], list[str]]:
     """Drop the <db>_pre_restore_* databases beyond the ``keep`` newest, only those of a swap the journal shows done
-    (one this collection made and checked); a database still in use is kept (warned). Returns (dropped, warnings)."""
+    (one this collection made and checked); a database still in use is kept (a note). Returns (dropped, notes)."""
     found = pg.databases(target)
     name_re = re.compile(rf"^{re.escape(database)}_pre_restore_{STAMP_RE}$")
     done = [e for e in journal.entries(database) if e.get("state") == DONE and not e.get("dropped")
             and name_re.match(str(e.get("pre_restore_database"))) and e["pre_restore_database"] in found]
     done.sort(key=lambda e: e["pre_restore_database"], reverse=True)
     dropped: list[str] = []
-    warnings: list[str] = []
+    notes: list[str] = []
     for entry in done[keep:]:
         try:
             pg.drop_database(target, entry["pre_restore_database"])
         except pg.PostgresError as exc:
-            warnings.append(f"kept {entry['pre_restore_database']} beyond keep_pre_restore={keep}: {exc}")
+            notes.append(f"kept {entry['pre_restore_database']} beyond keep_pre_restore={keep}: {exc}")
             continue
         dropped.append(entry["pre_restore_database"])
         entry["dropped"] = iso()
     if dropped:
         journal.save()
-    return dropped, warnings
+    return dropped, notes
 
 
 def pending_swap(journal_dir: str) -> list[dict[str, t.Any]]:
@@ -328,12 +328,13 @@ def restore_swap(cli: DockerCli, project: ComposeProject, target: pg.Target, pat
     ``restart_writers`` - drop the kept databases of completed swaps beyond the ``keep_pre_restore`` newest.
     Every step goes to <journal_dir>/db-restore.json. A re-run after a crash finishes the swap when the restored
     database had been checked, else drops it; when that finished swap restored this same dump, nothing is restored
-    again. Returns {database, restored_from, kept_database, dropped, pre_restore_dump, after, recovered, warnings,
-    seconds}; raises RestoreFailed (with that report so far)."""
+    again. Returns {database, restored_from, kept_database, dropped, pre_restore_dump, after, recovered, notes (what
+    did not stop the restore but needs a look: a kept database in use that the retention could not drop), seconds};
+    raises RestoreFailed (with that report so far)."""
     started = time.monotonic()
     report: dict[str, t.Any] = {"database": target.database, "restored_from": path, "kept_database": None, "dropped": [],
                                 "pre_restore_dump": pre_restore_dump, "after": None, "recovered": None,
-                                "warnings": [], "seconds": 0.0}
+                                "notes": [], "seconds": 0.0}
     changed = False
     stopped = False
     failure: BaseException | None = None
@@ -369,14 +370,14 @@ def restore_swap(cli: DockerCli, project: ComposeProject, target: pg.Target, pat
                 if failure is None:
                     failure = exc
                 else:
-                    report["warnings"].append(f"starting {', '.join(writers)} again failed too: {exc.msg}")
+                    report["notes"].append(f"starting {', '.join(writers)} again failed too: {exc.msg}")
         report["seconds"] = round(time.monotonic() - started, 1)
     if failure is None and report["kept_database"]:
         try:
-            report["dropped"], warnings = prune_kept(target, journal, target.database, keep_pre_restore)
-            report["warnings"] += warnings
+            report["dropped"], notes = prune_kept(target, journal, target.database, keep_pre_restore)
+            report["notes"] += notes
         except (pg.PostgresError, OSError) as exc:
-            report["warnings"].append(f"the retention of kept databases did not run: {exc}")
+            report["notes"].append(f"the retention of kept databases did not run: {exc}")
         report["seconds"] = round(time.monotonic() - started, 1)
     if isinstance(failure, DockerCliError):
         raise RestoreFailed(failure.msg, report, changed, cmd=failure.cmd, rc=failure.rc, stderr=failure.stderr) from failure

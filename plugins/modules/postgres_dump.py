@@ -166,7 +166,7 @@ kept_database:
 dropped:
   description:
     - Older kept databases dropped by the retention (O(keep_pre_restore)).
-    - One that could not be dropped (open sessions) is kept and named in a warning.
+    - One that could not be dropped (open sessions) is kept and named in RV(notes).
   returned: state is restore and not check mode
   type: list
   elements: str
@@ -177,8 +177,15 @@ recovered:
       for C(reverted) C(dropped) (the new database dropped).
   returned: state is restore and not check mode
   type: dict
+notes:
+  description:
+    - What did not stop the restore but needs a look (a kept database in use that the retention could not drop, writers
+      that would not start again after a failure). Also shown as warnings.
+  returned: state is restore and not check mode
+  type: list
+  elements: str
 seconds:
-  description: Duration of the restore, writers stopped to started.
+  description: Duration of the restore, from the dump's check to the writers started again (and the retention).
   returned: state is restore and not check mode
   type: float
 pending:
@@ -212,7 +219,14 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     project = compose_project(module)
-    run_job(module, lambda: run(docker_cli(module), project, module.params, module.check_mode))
+
+    def work() -> dict:
+        result = run(docker_cli(module), project, module.params, module.check_mode)
+        for note in result.get("notes") or []:
+            module.warn(note)
+        return result
+
+    run_job(module, work)
 
 
 if __name__ == "__main__":

@@ -551,7 +551,7 @@ def test_retention_drops_only_completed_swaps_beyond_keep(tmp_path, project, mon
     server.in_use.add(kept[2])
     fifth = restore(tmp_path, project, keep_pre_restore=1)
     # keep 1: the one just replaced; kept[3] goes, kept[2] is in use and stays (a warning), the stranger is not ours
-    assert fifth["dropped"] == [kept[3]] and kept[2] in fifth["warnings"][0]
+    assert fifth["dropped"] == [kept[3]] and kept[2] in fifth["notes"][0]
     assert kept_names(server) == sorted([stranger, kept[2], fifth["kept_database"]])
 
 
@@ -564,7 +564,7 @@ def test_retention_warns_about_a_kept_database_in_use(tmp_path, project, monkeyp
     server.in_use.add(first["kept_database"])
     second = restore(tmp_path, project, keep_pre_restore=1)
     assert second["dropped"] == [] and first["kept_database"] in server.dbs
-    assert "being accessed by other users" in second["warnings"][0] and first["kept_database"] in second["warnings"][0]
+    assert "being accessed by other users" in second["notes"][0] and first["kept_database"] in second["notes"][0]
 
 
 def test_check_mode_reports_an_interrupted_swap_and_changes_nothing(tmp_path, project, monkeypatch):
@@ -628,7 +628,7 @@ def test_restore_swap_for_a_caller_that_leaves_the_writers_stopped(tmp_path, pro
     assert docker.compose_verbs() == [["stop", "--", "api", "worker"]]
     assert report["pre_restore_dump"] == "/given.pre-change.dump" and "dump" not in [s[0] for s in server.steps]
     assert set(report) == {"database", "restored_from", "kept_database", "dropped", "pre_restore_dump", "after",
-                           "recovered", "warnings", "seconds"}
+                           "recovered", "notes", "seconds"}
     assert server.content(DB) == FACTS and server.content(report["kept_database"]) == UPGRADED
 
 
@@ -795,11 +795,12 @@ def test_the_swap_statements(monkeypatch):
     assert all(stdin == b"s3cret\n" and "s3cret" not in " ".join(argv) for argv, stdin in seen)
 
 
-# Recorded from psql 15.18 answering pg.properties_query("ai_workflow_engine") (abridged: the columns used).
-RECORDED_PROPERTIES = {"oid": 16384, "datname": DB, "datdba": 10, "encoding": 6, "datlocprovider": "c", "datistemplate": False,
-                       "datallowconn": True, "datconnlimit": -1, "datcollate": "C.UTF-8", "datctype": "C.UTF-8",
-                       "daticulocale": None, "datacl": None, "owner": "postgres", "encoding_name": "UTF8",
-                       "tablespace": "pg_default"}
+# Recorded from psql 15.18 answering pg.properties_query("appdb") (a database with a REVOKE/GRANT on it).
+RECORDED_PROPERTIES = json.loads(
+    '{"oid": "16387", "owner": "postgres", "datacl": ["postgres=CTc/postgres", "app_reader=c/postgres"], "datdba": "10", '
+    '"datname": "appdb", "datctype": "C.UTF-8", "encoding": 6, "datcollate": "C.UTF-8", "datminmxid": "1", '
+    '"tablespace": "pg_default", "datallowconn": true, "datconnlimit": -1, "datfrozenxid": "716", "daticulocale": null, '
+    '"datistemplate": false, "dattablespace": "1663", "encoding_name": "UTF8", "datcollversion": null, "datlocprovider": "c"}')
 
 
 @pytest.mark.parametrize("props, expected", [
