@@ -87,7 +87,7 @@ def write_manifest(ledger_dir: str, manifest: Manifest) -> str:
 def new_manifest(project: str, project_dir: str, compose_files: t.Sequence[str], state: dict[str, t.Any], kind: str,
                  status: str, **meta: t.Any) -> Manifest:
     """A manifest (without id) of an observed state (see _stack.observe). ``meta``: release, rolled_back_from, note,
-    alembic_revision, backup_set. The release defaults to the git tag at HEAD, else the short commit."""
+    alembic_revision, alembic_head, backup_set. The release defaults to the git tag at HEAD, else the short commit."""
     git = state["git"] or {}
     created = utc_now()
     manifest: Manifest = {
@@ -105,7 +105,7 @@ def new_manifest(project: str, project_dir: str, compose_files: t.Sequence[str],
         "files": state["files"],
         "services": {},
     }
-    for key in ("rolled_back_from", "note", "alembic_revision", "backup_set"):
+    for key in ("rolled_back_from", "note", "alembic_revision", "alembic_head", "backup_set"):
         manifest[key] = meta.get(key)
     for name, svc in state["services"].items():
         manifest["services"][name] = {k: svc[k] for k in ("image", "image_id", "repo_digests", "config_hash")}

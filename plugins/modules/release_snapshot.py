@@ -103,6 +103,45 @@ options:
           - A file B(on the managed host) holding the password of O(database.user) (first line), read inside the module.
             Without it the client connects through the container's local socket as C(postgres).
         type: path
+  migrations:
+    description:
+      - Read the head(s) of the Alembic migrations in the image of O(migrations.service) (Alembic's own script API in a
+        throwaway container of the image, without network) and record them as the state's C(alembic_head) - the
+        revision a migration rollback moves to when the state recorded no C(alembic_revision). Read once per image
+        (kept in C(<ledger_dir>/<project>/alembic-heads.json)).
+      - When the image cannot be read, a warning says why and the state is recorded without it. Omitted - not read.
+      - The suboptions are M(aiwfe.rollback.alembic_rollback)'s O(aiwfe.rollback.alembic_rollback#module:migrations)
+        (only O(migrations.service), O(migrations.config), O(migrations.script_location) and O(migrations.python) are used here).
+    type: dict
+    suboptions:
+      service:
+        description: The compose service whose image holds the migrations.
+        type: str
+        default: api
+      image:
+        description: Not used here (the service's image in the recorded state is read).
+        type: str
+      script_location:
+        description: The script directory inside the image. Default - the C(script_location) of O(migrations.config).
+        type: str
+      config:
+        description: The C(alembic.ini) inside the image; V("") for none (then give O(migrations.script_location)).
+        type: str
+        default: /opt/app/api/alembic.ini
+      command:
+        description: Not used here.
+        type: list
+        elements: str
+        default: [python3, -m, alembic, -c, "{config}", downgrade, "{revision}"]
+      sql_command:
+        description: Not used here.
+        type: list
+        elements: str
+        default: [python3, -m, alembic, -c, "{config}", downgrade, --sql, "{from}:{to}"]
+      python:
+        description: The Python interpreter inside the image that runs the graph inspector (it needs Alembic).
+        type: str
+        default: python3
   backup_set:
     description: Id of the backup set taken before the change this state belongs to (see M(aiwfe.rollback.volume_backup)).
     type: str
@@ -164,9 +203,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiwfe.rollback.plugins.module_utils._alembic_head import image_heads
 from ansible_collections.aiwfe.rollback.plugins.module_utils._alembic_job import read_current
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import (
-    DATABASE_SPEC, STACK_ARGS, compose_project, database_target, docker_cli, pin_path,
+    DATABASE_SPEC, MIGRATIONS_SPEC, STACK_ARGS, compose_project, database_target, docker_cli, pin_path,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import PostgresError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
@@ -191,6 +231,7 @@ def main() -> None:
             keep_releases={"type": "int", "default": 5},
             alembic_revision={"type": "str"},
             database=dict(DATABASE_SPEC, apply_defaults=False),
+            migrations=dict(MIGRATIONS_SPEC, apply_defaults=False),
             backup_set={"type": "str"},
         ),
         supports_check_mode=True,
@@ -210,6 +251,10 @@ def main() -> None:
     meta = {key: params[key] for key in ("release", "rolled_back_from", "note", "alembic_revision", "backup_set")}
     if params["database"]:
         meta["alembic_revision"] = _database_revision(module, cli, params["database"], state) or params["alembic_revision"]
+    if params["migrations"]:
+        image = (state["services"].get(params["migrations"]["service"]) or {}).get("image_id")
+        meta["alembic_head"] = image_heads(cli, params["ledger_dir"], project.name, image, params["migrations"],
+                                           module.warn, module.check_mode)
     manifest, recorded = settle_manifest(manifests, new_manifest(
         project.name, project.directory, project.files, state, params["kind"], params["status"], **meta))
     tagged: list[str] = []
