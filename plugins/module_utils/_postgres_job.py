@@ -380,7 +380,11 @@ def restore_swap(cli: DockerCli, project: ComposeProject, target: pg.Target, pat
             report["notes"].append(f"the retention of kept databases did not run: {exc}")
         report["seconds"] = round(time.monotonic() - started, 1)
     if isinstance(failure, DockerCliError):
-        raise RestoreFailed(failure.msg, report, changed, cmd=failure.cmd, rc=failure.rc, stderr=failure.stderr) from failure
+        msg = failure.msg
+        if report["after"] is not None and not report["notes"]:
+            msg = (f"the database {target.database} was restored (the one it replaced is kept as "
+                   f"{report['kept_database']}), but starting {', '.join(writers)} again failed: {msg}")
+        raise RestoreFailed(msg, report, changed, cmd=failure.cmd, rc=failure.rc, stderr=failure.stderr) from failure
     if failure is not None:
         msg = str(failure) if not isinstance(failure, OSError) else f"{failure.filename}: {failure.strerror or failure}"
         if report["pre_restore_dump"] and report["pre_restore_dump"] not in msg:

@@ -444,6 +444,26 @@ def test_a_swap_that_cannot_end_the_sessions_gives_everything_back(tmp_path, pro
     assert journal(tmp_path)["swaps"][-1]["state"] == "reverted"
 
 
+def test_writers_that_do_not_start_again_fail_the_run_saying_the_database_was_restored(tmp_path, project, monkeypatch):
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    docker = FakeCompose()
+    real = docker.__call__
+
+    def start_fails(argv, **kwargs):
+        if "start" in argv:
+            docker.calls.append(argv)
+            return 1, "", "dependency failed to start: container p-api-1 is unhealthy"
+        return real(argv, **kwargs)
+
+    with pytest.raises(JobFailed) as err:
+        restore(tmp_path, project, docker=start_fails)
+    fail = err.value.as_fail_kwargs()
+    assert re.match(rf"the database {DB} was restored \(the one it replaced is kept as {DB}_pre_restore_\w+\), but "
+                    "starting api, worker again failed: docker compose start failed", fail["msg"])
+    assert fail["rc"] == 1 and "unhealthy" in fail["stderr"] and fail["changed"]
+    assert server.content(DB) == FACTS and fail["after"] == FACTS and fail["kept_database"] in server.dbs
+
+
 STEPS = ["created", "restored", "refused", "renamed", "swapped", "allowed"]
 
 
