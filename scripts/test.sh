@@ -72,7 +72,7 @@ stage_build() {
 # (AIWFE_IMAGE_REPO in its molecule.yml). The base images are built once before the lanes start, so the lanes
 # never build the same tag at the same time. AIWFE_MOLECULE_LANES=1 runs them one after another.
 # engine_20 (Docker 20.10, started beside the machine's engine) runs last in lane B.
-MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup alembic_rollback)
+MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup alembic_rollback migration_faults)
 
 # --- Debian 12's own Docker 20.10 for the scenario engine_20 (docs/engines.md) ---
 # The machine's engine is 26 (make setup); the collection must keep working on 20.10. That engine runs beside it on

@@ -538,12 +538,28 @@ def _run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], chec
     if strategy == "downgrade":
         rc, out, err = downgrade(cli, project, params["ledger_dir"], migrations, image_id, refs, command)
         if rc != 0:
-            after = read_current(target)
+            unread = ""
+            try:
+                after: list[str] | None = read_current(target)
+            except (pg.PostgresError, DockerCliError) as exc:
+                # The database itself went away (killed, stopped, restarted) while the downgrade ran.
+                after, unread = None, str(exc)
+            if after is None:
+                result["to_revision"] = None
+                raise JobFailed(
+                    f"the downgrade {command_line(command)} failed (rc={rc}) and the database cannot be read now "
+                    f"({unread[-160:]}). PostgreSQL runs the downgrade in one transaction: the database is still at "
+                    f"{plan.shown(current)} unless that transaction committed (then it is at {plan.shown(wanted)}), never "
+                    f"between. Next: start the database service {database['service']} and run the rollback again - it "
+                    f"moves the database or finds it at the target. The state before is in {result['pre_change_dump']}. "
+                    f"Writers stopped: {', '.join(writers) or 'none'}", result,
+                    cmd=command, rc=rc, stderr=err.strip()[-2000:], stdout=out.strip()[-2000:])
             result["to_revision"] = ",".join(after) or None
             where = ("is still at " + plan.shown(current) + " (the downgrade ran in one transaction); nothing was lost"
                      if after == current else "is now at " + plan.shown(after) + ", between the two")
             raise JobFailed(f"the downgrade {command_line(command)} failed (rc={rc}); the database {where}. Next: "
-                            f"strategy=restore with restore_dump=<the dump paired with the target release> (the state "
+                            f"fix what the downgrade's output shows and run again, or strategy=restore with "
+                            f"restore_dump=<the dump paired with the target release> (the state "
                             f"before is in {result['pre_change_dump']}; restore_dump={result['pre_change_dump']} puts "
                             f"it back). Writers stopped: {', '.join(writers) or 'none'}", result,
                             cmd=command, rc=rc, stderr=err.strip()[-2000:], stdout=out.strip()[-2000:])

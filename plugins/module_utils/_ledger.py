@@ -187,7 +187,7 @@ def select(manifests: list[Manifest], target: str) -> Manifest:
     that is simply the newest good deploy). It depends on deploys only, so running the same
     rollback twice selects the same release (idempotent).
     ``latest``: the newest manifest of any kind. Otherwise a manifest id, or a release label
-    (newest good manifest with that label).
+    (the newest good deploy with that label, else the newest good manifest with it).
     """
     if not manifests:
         raise LedgerError("the ledger has no releases for this project: deploy with playbooks/deploy.yml first, "
@@ -211,8 +211,11 @@ def select(manifests: list[Manifest], target: str) -> Manifest:
         if m.get("id") == target:
             return m
     good = [m for m in manifests if m.get("release") == target and m.get("status") == "good"]
-    if good:
-        return good[-1]
+    # A deploy of that label wins over the records rollbacks to it wrote: rolling back to a label twice must pick the
+    # same manifest (its rollback tags), or the second run would pin other tags and recreate what the first brought back.
+    deployed = [m for m in good if m.get("kind") == "deploy"]
+    if deployed or good:
+        return (deployed or good)[-1]
     raise LedgerError(f"unknown release '{target}': known good releases are {_known(manifests)} "
                       "(or use 'previous', 'latest' or a manifest id from release_info)")
 

@@ -324,12 +324,34 @@ def test_at_the_target_nothing_runs_and_nothing_changes(capsys, stack, engine):
     assert changing_calls(engine) == [] and engine.steps == []
 
 
+def test_a_database_gone_during_the_downgrade_says_where_it_is_and_to_run_again(capsys, stack, engine, monkeypatch):
+    engine.downgrade_rc = 1
+    real_psql = engine.psql
+    seen = []
+
+    def gone_after_the_downgrade(target, query):
+        if "downgrade" in engine.steps:
+            seen.append(query)
+            raise pg.PostgresError("psql failed (rc=1): Error response from daemon: container db1 is not running")
+        return real_psql(target, query)
+
+    monkeypatch.setattr(pg, "psql", gone_after_the_downgrade)
+    result = run_main(capsys, args(stack))
+    assert result["failed"] is True and result["changed"] is True and seen
+    assert "the database cannot be read now" in result["msg"] and "container db1 is not running" in result["msg"]
+    assert "the database is still at 0005 unless that transaction committed (then it is at 0004), never between" in result["msg"]
+    assert "start the database service postgres and run the rollback again" in result["msg"]
+    assert result["pre_change_dump"] in result["msg"] and result["to_revision"] is None
+    assert PASSWORD not in json.dumps(result)
+
+
 def test_a_failed_downgrade_says_where_the_database_is_and_what_next(capsys, stack, engine):
     engine.downgrade_rc = 1
     result = run_main(capsys, args(stack))
     assert result["failed"] is True and result["changed"] is True
     assert "failed (rc=1); the database is still at 0005 (the downgrade ran in one transaction); nothing was lost" in result["msg"]
-    assert "Next: strategy=restore with restore_dump=" in result["msg"] and result["pre_change_dump"] in result["msg"]
+    assert "Next: fix what the downgrade's output shows and run again, or strategy=restore with restore_dump=" in result["msg"]
+    assert result["pre_change_dump"] in result["msg"]
     assert result["to_revision"] == "0005" and result["rc"] == 1
     assert PASSWORD not in json.dumps(result) and "password was ********" in result["stderr"]
 

@@ -34,6 +34,9 @@ HISTORY = [
     (HISTORY[:2], "previous", "1"),                   # newest deploy good: the good one before it
     (HISTORY + [manifest("4", "v1.1.0", kind="rollback", api="sha256:a1")], "previous", "2"),  # rollbacks do not move it
     (HISTORY, "v1.0.0", "1"),                         # by release label
+    # a label names its deploy, not the records of rollbacks to it (a second rollback to it picks the same manifest)
+    (HISTORY + [manifest("4", "v1.0.0", kind="rollback", api="sha256:a0")], "v1.0.0", "1"),
+    ([manifest("1", "v1", kind="snapshot"), manifest("2", "v1", kind="rollback")], "v1", "2"),  # no deploy: newest good
     (HISTORY, "3", "3"),                              # by manifest id
     (HISTORY, "latest", "3"),
     (HISTORY[:2] + [manifest("2b", "v1.1.0", api="sha256:a1")], "previous", "1"),  # same images as newest: skipped
