@@ -39,6 +39,7 @@ author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
+  - aiwfe.rollback.database
 attributes:
   check_mode:
     support: full
@@ -113,69 +114,6 @@ options:
       - Let an explicit V(downgrade) drop columns or tables that hold data (the pre-change dump keeps them).
     type: bool
     default: false
-  database:
-    description: The PostgreSQL database of the stack.
-    type: dict
-    suboptions:
-      service:
-        description: The compose service running PostgreSQL.
-        type: str
-        default: postgres
-      name:
-        description: Database name.
-        type: str
-        default: ai_workflow_engine
-      user:
-        description: Database user.
-        type: str
-        default: postgres
-      password_file:
-        description:
-          - A file B(on the managed host) holding the password of O(database.user) (first line). The client then
-            connects over TCP to 127.0.0.1 inside the container so the password is checked.
-          - Without it the client connects through the container's local socket as C(postgres).
-        type: path
-  migrations:
-    description: Where the application's Alembic migrations live and how they run.
-    type: dict
-    suboptions:
-      service:
-        description: The compose service whose image holds the migrations and whose environment, networks and secrets
-          run them.
-        type: str
-        default: api
-      image:
-        description:
-          - The image (id or reference) to read the graph from and to run the downgrade with. Default - the image of
-            the service's newest container (running or exited), the release that wrote the newer revision.
-          - An image whose migrations do not know the database's revision is refused.
-        type: str
-      script_location:
-        description: The script directory inside the image. Default - the C(script_location) of O(migrations.config).
-        type: str
-      config:
-        description: The C(alembic.ini) inside the image; V("") for none (then give O(migrations.script_location)).
-        type: str
-        default: /opt/app/api/alembic.ini
-      command:
-        description:
-          - The argv of the downgrade, run in a throwaway container of the service (the first item becomes the
-            entrypoint). C({revision}) (the target, or V(base)), C({config}) and C({script_location}) are replaced.
-          - Flask-Migrate - V([flask, db, downgrade, -d, "{script_location}", "{revision}"]).
-        type: list
-        elements: str
-        default: [python3, -m, alembic, -c, "{config}", downgrade, "{revision}"]
-      sql_command:
-        description:
-          - The argv printing the downgrade's SQL without a database (check mode, O(state=planned)), run in a
-            throwaway container of the image without network. C({from}) and C({to}) are replaced as well.
-        type: list
-        elements: str
-        default: [python3, -m, alembic, -c, "{config}", downgrade, --sql, "{from}:{to}"]
-      python:
-        description: The Python interpreter inside the image that runs the graph inspector (it needs Alembic).
-        type: str
-        default: python3
 notes:
   - The writers must not start again with the newer image after the database moved back when that image upgrades
     the database on start (the reference api does) - start the target release next.

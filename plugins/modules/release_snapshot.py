@@ -17,10 +17,17 @@ description:
   - Tags the images of a recorded release under C(aiwfe-rollback/<project>-<service>:<manifest id>), so that a re-pushed
     tag or an image prune cannot take away what a rollback needs.
   - When the newest manifest already describes the same state, nothing is written and RV(ignore:changed) is false.
+  - With O(database), the Alembic revision is read from the database (C(alembic_version), C(psql) inside its container)
+    and recorded as the state's C(alembic_revision), winning over O(alembic_revision); when the database cannot be read
+    a warning says why and O(alembic_revision) is kept. With O(migrations), the head of the migrations in the image of
+    O(migrations.service) is recorded as C(alembic_head) (read once per image, cached beside the ledger); only
+    O(migrations.service), O(migrations.config), O(migrations.script_location) and O(migrations.python) are used.
+    Without them nothing is read.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
+  - aiwfe.rollback.database
 attributes:
   check_mode:
     support: full
@@ -76,72 +83,6 @@ options:
       - Alembic revision of the database in this state, when the caller knows it (for example from a health endpoint
         that reports it). O(database) reads it from the database instead, and wins.
     type: str
-  database:
-    description:
-      - Read the Alembic revision (C(alembic_version)) from the stack's PostgreSQL database, inside its container
-        (C(psql) through C(docker exec)), and record it as the state's C(alembic_revision) - what a migration rollback
-        to this release moves the database back to (M(aiwfe.rollback.alembic_rollback) O(aiwfe.rollback.alembic_rollback#module:release)).
-      - When the database service is not running, or cannot be read, a warning says why, and the state is recorded
-        with O(alembic_revision) (if given).
-      - Omitted - nothing is read from the database.
-    type: dict
-    suboptions:
-      service:
-        description: The compose service running PostgreSQL.
-        type: str
-        default: postgres
-      name:
-        description: Database name.
-        type: str
-        default: ai_workflow_engine
-      user:
-        description: Database user.
-        type: str
-        default: postgres
-      password_file:
-        description:
-          - A file B(on the managed host) holding the password of O(database.user) (first line), read inside the module.
-            Without it the client connects through the container's local socket as C(postgres).
-        type: path
-  migrations:
-    description:
-      - Read the head(s) of the Alembic migrations in the image of O(migrations.service) (Alembic's own script API in a
-        throwaway container of the image, without network) and record them as the state's C(alembic_head) - the
-        revision a migration rollback moves to when the state recorded no C(alembic_revision). Read once per image
-        (kept in C(<ledger_dir>/<project>/alembic-heads.json)).
-      - When the image cannot be read, a warning says why and the state is recorded without it. Omitted - not read.
-      - The suboptions are M(aiwfe.rollback.alembic_rollback)'s O(aiwfe.rollback.alembic_rollback#module:migrations)
-        (only O(migrations.service), O(migrations.config), O(migrations.script_location) and O(migrations.python) are used here).
-    type: dict
-    suboptions:
-      service:
-        description: The compose service whose image holds the migrations.
-        type: str
-        default: api
-      image:
-        description: Not used here (the service's image in the recorded state is read).
-        type: str
-      script_location:
-        description: The script directory inside the image. Default - the C(script_location) of O(migrations.config).
-        type: str
-      config:
-        description: The C(alembic.ini) inside the image; V("") for none (then give O(migrations.script_location)).
-        type: str
-        default: /opt/app/api/alembic.ini
-      command:
-        description: Not used here.
-        type: list
-        elements: str
-        default: [python3, -m, alembic, -c, "{config}", downgrade, "{revision}"]
-      sql_command:
-        description: Not used here.
-        type: list
-        elements: str
-        default: [python3, -m, alembic, -c, "{config}", downgrade, --sql, "{from}:{to}"]
-      python:
-        description: The Python interpreter inside the image that runs the graph inspector (it needs Alembic).
-        type: str
-        default: python3
   backup_set:
     description: Id of the backup set taken before the change this state belongs to (see M(aiwfe.rollback.volume_backup)).
     type: str
