@@ -140,126 +140,38 @@ untagged:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._alembic_head import image_heads
-from ansible_collections.aiwfe.rollback.plugins.module_utils._alembic_job import read_current
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import (
-    DATABASE_SPEC, MIGRATIONS_SPEC, STACK_ARGS, compose_project, database_target, docker_cli, pin_path,
+    DATABASE_SPEC, MIGRATIONS_SPEC, STACK_ARGS, compose_project, docker_cli,
 )
-from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import PostgresError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
-    LedgerError, load_manifests, new_manifest, releases_dir, rollback_tag, settle_manifest, tags_to_release, write_manifest,
+from ansible_collections.aiwfe.rollback.plugins.module_utils._job import run_job
+from ansible_collections.aiwfe.rollback.plugins.module_utils._snapshot import run
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES
+
+ARGUMENT_SPEC = dict(
+    STACK_ARGS,
+    kind={"type": "str", "choices": ["deploy", "rollback", "snapshot"], "default": "snapshot"},
+    status={"type": "str", "choices": ["good", "failed"], "required": True},
+    release={"type": "str"},
+    rolled_back_from={"type": "str"},
+    note={"type": "str"},
+    hash_files={"type": "list", "elements": "str", "default": DEFAULT_HASH_FILES},
+    keep_images={"type": "bool", "default": True},
+    keep_releases={"type": "int", "default": 5},
+    alembic_revision={"type": "str"},
+    database=dict(DATABASE_SPEC, apply_defaults=False),
+    migrations=dict(MIGRATIONS_SPEC, apply_defaults=False),
+    backup_set={"type": "str"},
 )
-from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
-from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, observe
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            STACK_ARGS,
-            kind={"type": "str", "choices": ["deploy", "rollback", "snapshot"], "default": "snapshot"},
-            status={"type": "str", "choices": ["good", "failed"], "required": True},
-            release={"type": "str"},
-            rolled_back_from={"type": "str"},
-            note={"type": "str"},
-            hash_files={"type": "list", "elements": "str", "default": DEFAULT_HASH_FILES},
-            keep_images={"type": "bool", "default": True},
-            keep_releases={"type": "int", "default": 5},
-            alembic_revision={"type": "str"},
-            database=dict(DATABASE_SPEC, apply_defaults=False),
-            migrations=dict(MIGRATIONS_SPEC, apply_defaults=False),
-            backup_set={"type": "str"},
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["keep_releases"] < 0:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if module.params["keep_releases"] < 0:
         module.fail_json(msg="keep_releases must be 0 (keep all) or more")
     project = compose_project(module)
-    cli = docker_cli(module)
-    try:
-        state = observe(cli, project, params["hash_files"])
-        manifests = load_manifests(params["ledger_dir"], project.name)
-    except (DockerCliError, LedgerError) as exc:
-        if isinstance(exc, DockerCliError):
-            module.fail_json(**exc.as_fail_kwargs())
-        module.fail_json(msg=str(exc))
-    meta = {key: params[key] for key in ("release", "rolled_back_from", "note", "alembic_revision", "backup_set")}
-    if params["database"]:
-        meta["alembic_revision"] = _database_revision(module, cli, params["database"], state) or params["alembic_revision"]
-    if params["migrations"]:
-        image = (state["services"].get(params["migrations"]["service"]) or {}).get("image_id")
-        meta["alembic_head"] = image_heads(cli, params["ledger_dir"], project.name, image, params["migrations"],
-                                           module.warn, module.check_mode)
-    manifest, recorded = settle_manifest(manifests, new_manifest(
-        project.name, project.directory, project.files, state, params["kind"], params["status"], **meta))
-    tagged: list[str] = []
-    if params["status"] == "good" and params["keep_images"]:
-        wanted = {}
-        for name, svc in manifest["services"].items():
-            if svc.get("image_id"):
-                svc["rollback_tag"] = svc.get("rollback_tag") or rollback_tag(project.name, name, manifest["id"])
-                wanted[svc["rollback_tag"]] = svc["image_id"]
-        have = cli.inspect("image", sorted(wanted)) if wanted else {}
-        for tag in sorted(wanted):
-            if (have.get(tag) or {}).get("Id") == wanted[tag]:
-                continue
-            tagged.append(tag)
-            if not module.check_mode:
-                try:
-                    cli.tag(wanted[tag], tag)
-                except DockerCliError as exc:
-                    module.fail_json(**exc.as_fail_kwargs())
-    path = os.path.join(releases_dir(params["ledger_dir"], project.name), manifest["id"] + ".json")
-    if recorded and not module.check_mode:
-        path = write_manifest(params["ledger_dir"], manifest)
-    untagged = _release_old_tags(module, cli, params, project.name, manifests if not recorded else manifests + [manifest])
-    module.exit_json(changed=recorded or bool(tagged) or bool(untagged), manifest=manifest, path=path, recorded=recorded,
-                     tagged=tagged, untagged=untagged)
-
-
-def _database_revision(module: AnsibleModule, cli, database: dict, state: dict) -> str | None:
-    """The Alembic revision the database holds now (several joined by ','), or None with a warning when it cannot be
-    read (a snapshot of a broken stack is still recorded)."""
-    service = (state["services"].get(database["service"]) or {})
-    if service.get("state") != "running" or not service.get("container"):
-        module.warn(f"database service {database['service']} is not running: the state is recorded without its "
-                    "Alembic revision")
-        return None
-    try:
-        return ",".join(read_current(database_target(database, cli.docker, service["container"]))) or None
-    except PostgresError as exc:
-        module.warn(f"the Alembic revision could not be read ({exc}): the state is recorded without it")
-        return None
-
-
-def _release_old_tags(module: AnsibleModule, cli, params: dict, project: str, manifests: list) -> list[str]:
-    """Remove the rollback tags beyond keep_releases that still exist; never those the pin file uses."""
-    pin_file = pin_path(params["ledger_dir"], project)
-    protect: list[str] = []
-    if os.path.exists(pin_file):
-        with open(pin_file, encoding="utf-8") as handle:
-            protect = list(parse_pin(handle.read()).values())
-    candidates = tags_to_release(manifests, params["keep_releases"], protect)
-    present = cli.inspect("image", candidates) if candidates else {}
-    untagged = []
-    for tag in candidates:
-        if not present.get(tag):
-            continue
-        if module.check_mode:
-            untagged.append(tag)
-            continue
-        try:
-            if cli.untag(tag):
-                untagged.append(tag)
-        except DockerCliError as exc:
-            module.fail_json(**exc.as_fail_kwargs())
-    return untagged
+    run_job(module, lambda: run(docker_cli(module), project, module.params, module.check_mode, module.warn))
 
 
 if __name__ == "__main__":
