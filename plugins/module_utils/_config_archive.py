@@ -64,6 +64,19 @@ def staged_files(path: str, manifest: dict[str, t.Any], staging: str) -> dict[st
     return files
 
 
+def inside(project_dir: str, rel: str) -> str:
+    """The path ``rel`` (a name the manifest gives, already checked by check_entry) takes in ``project_dir``; VolumeError
+    when a directory on the way is a symlink that leads out of ``project_dir`` (the file would be written there). The
+    file itself may be a symlink: it is replaced, not written through."""
+    root = os.path.realpath(project_dir)
+    path = os.path.join(project_dir, rel)
+    where = os.path.realpath(os.path.dirname(path))
+    if where != root and not where.startswith(root + os.sep):
+        raise VolumeError(f"{rel} would be written to {os.path.join(where, os.path.basename(rel))}, outside {project_dir} "
+                          f"(a directory on its way is a symlink): make it a directory of {project_dir} and run again")
+    return path
+
+
 def restore(params: dict[str, t.Any], check_mode: bool, result: dict[str, t.Any]) -> None:
     """Put back the files of the archive O(archive) that differ from the project's; the current files are archived
     first. ``result`` gets archive, manifest, restored (and pre_restore_archive when files were replaced)."""
@@ -75,10 +88,11 @@ def restore(params: dict[str, t.Any], check_mode: bool, result: dict[str, t.Any]
         files = staged_files(path, manifest, staging)
         current = hash_files(project_dir, params["patterns"])
         result["restored"] = sorted(rel for rel, sha in files.items() if current.get(rel) != sha)
+        targets = [inside(project_dir, rel) for rel in result["restored"]]
         if result["restored"] and not check_mode:
             result["pre_restore_archive"], _pre = backup(project_dir, backup_dir, params["patterns"], PRE_RESTORE)
-            for rel in result["restored"]:
-                copy_atomic(os.path.join(staging, rel), os.path.join(project_dir, rel))
+            for rel, target in zip(result["restored"], targets):
+                copy_atomic(os.path.join(staging, rel), target)
         result["changed"] = bool(result["restored"])
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -14,7 +14,7 @@ import pytest
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _config_archive as config
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _files as files
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
-from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import DEFAULT_HASH_FILES, sha256_file
 
 pytestmark = pytest.mark.skipif(not (shutil.which("tar") and shutil.which("zstd")), reason="needs GNU tar and zstd")
 
@@ -105,3 +105,36 @@ def test_no_archive_to_restore(project):
 def test_missing_project_dir(tmp_path):
     with pytest.raises(JobFailed, match="does not exist"):
         run(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("name", ["../planted.txt", "caddy/../../planted.txt", "{tmp}/planted.txt"])
+def test_a_manifest_name_leaving_the_project_is_refused(project, tmp_path, name):
+    """Issue 12, defect 9: the manifest's names are joined to project_dir; one that is absolute or climbs out with '..'
+    is refused before anything is written (a file planted where it points would otherwise be 'restored' there)."""
+    name = name.format(tmp=tmp_path)
+    planted = tmp_path / "planted.txt"
+    planted.write_text("outside\n")
+    made = run(project)
+    manifest = dict(made["manifest"], files=dict(made["manifest"]["files"], **{name: sha256_file(str(planted))}))
+    files.write_json_atomic(files.manifest_path(made["archive"]), manifest)
+    (project / ".env").write_text("TAG=v2\n")
+    with pytest.raises(JobFailed, match=r"(absolute path|'\.\.' component).*; nothing was changed"):
+        run(project, state="restore")
+    assert planted.read_text() == "outside\n" and (project / ".env").read_text() == "TAG=v2\n"
+    assert len(listing(project)) == 2 and sorted(os.listdir(tmp_path)) == ["backups", "planted.txt", "project"]
+
+
+def test_a_directory_symlinked_out_of_the_project_is_not_written_through(project, tmp_path):
+    """Issue 12, defect 9: caddy/ replaced by a symlink to a directory outside the project - the restore of
+    caddy/Caddyfile would write there. Refused, in check mode too, and nothing changes on either side."""
+    run(project)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Caddyfile").write_text("elsewhere\n")
+    shutil.rmtree(project / "caddy")
+    (project / "caddy").symlink_to(outside)
+    for check_mode in (True, False):
+        with pytest.raises(JobFailed, match=r"caddy/Caddyfile would be written to .*outside/Caddyfile, outside .*project "
+                                            r"\(a directory on its way is a symlink\).*; nothing was changed"):
+            run(project, check_mode=check_mode, state="restore")
+    assert (outside / "Caddyfile").read_text() == "elsewhere\n" and len(listing(project)) == 2
