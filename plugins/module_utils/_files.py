@@ -10,7 +10,9 @@ here, so a crash never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +22,12 @@ import typing as t
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 MANIFEST_SUFFIX = ".manifest.json"
+# Every temporary file the collection writes starts with this (remove_stale_temporaries cleans them up).
+TEMP_PREFIX = ".tmp-"
+# A temporary is stale once nobody writes in its directory and it was not modified for this long (seconds) ...
+STALE_AFTER = 60
+# ... or, while another run writes in that directory, once it was not modified for this long (a day).
+STALE_AFTER_BUSY = 24 * 3600
 
 
 # --- time stamps ----------------------------------------------------------------------------------------------
@@ -61,23 +69,73 @@ def fsync_dir(directory: str) -> None:
         os.close(dir_fd)
 
 
-def write_temp(directory: str, text: str, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+@contextlib.contextmanager
+def writing_in(directory: str) -> t.Iterator[None]:
+    """Held while a temporary file of this run exists in ``directory``: a shared flock on the directory itself, which
+    the kernel drops when the process dies, so remove_stale_temporaries can tell a dead run's temporaries from a live
+    one's."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temporaries(directory: str, now: float | None = None) -> list[str]:
+    """Remove the temporary files (names starting with TEMP_PREFIX, directly in ``directory``) that a killed run left.
+
+    Stale means: no process of the collection is writing in ``directory`` (nobody holds writing_in's lock, which
+    publish, write_temp and copy_atomic hold while their temporary exists; a killed run's lock is gone with it) and
+    the file was not modified for STALE_AFTER seconds (the moment between write_temp and its caller's rename); or,
+    while a run does write there, the file was not modified for STALE_AFTER_BUSY (a writer keeps its own temporary
+    fresh). Call it before writing a new temporary in ``directory``; a missing directory has none. Returns the paths
+    removed, sorted; a file that cannot be removed is left (the next call tries again)."""
+    if not os.path.isdir(directory):
+        return []
+    now = time.time() if now is None else now
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            min_age = STALE_AFTER
+        except BlockingIOError:
+            min_age = STALE_AFTER_BUSY
+        removed = []
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                info = os.lstat(path)
+                if not os.path.isdir(path) and now - info.st_mtime > min_age:
+                    os.unlink(path)
+                    removed.append(path)
+            except OSError:
+                continue
+        return removed
+    finally:
+        os.close(dir_fd)
+
+
+def write_temp(directory: str, text: str, mode: int = 0o600, prefix: str = TEMP_PREFIX) -> str:
     """Write text to a new temporary file in ``directory`` (created 0700), fsynced, with ``mode``; returns its path."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with writing_in(directory):
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return tmp
 
 
-def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = ".tmp-") -> str:
+def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str = TEMP_PREFIX) -> str:
     """write_temp of ``data`` as JSON."""
     return write_temp(directory, json_text(data), mode, prefix)
 
@@ -104,18 +162,19 @@ def copy_atomic(source: str, path: str) -> None:
     ``path``: whoever reads ``path`` sees the old file or the new one, never a part."""
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
-            shutil.copyfileobj(src, handle, 1 << 20)
-            handle.flush()
-            os.fsync(handle.fileno())
-        shutil.copystat(source, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with writing_in(directory):
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle, open(source, "rb") as src:
+                shutil.copyfileobj(src, handle, 1 << 20)
+                handle.flush()
+                os.fsync(handle.fileno())
+            shutil.copystat(source, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
     fsync_dir(directory)
 
 
@@ -183,13 +242,14 @@ def publish(directory: str, name: str, write: t.Callable[[str], dict[str, t.Any]
     final = os.path.join(directory, name)
     if artifact_exists(final):
         raise ArtifactError(f"{final} already exists: an artifact is never replaced")
-    tmp_artifact = os.path.join(directory, ".tmp-" + name)
+    tmp_artifact = os.path.join(directory, TEMP_PREFIX + name)
     tmp_manifest = ""
     try:
-        manifest = write(tmp_artifact)
-        tmp_manifest = write_json_temp(directory, manifest)
-        os.replace(tmp_artifact, final)
-        os.replace(tmp_manifest, manifest_path(final))
+        with writing_in(directory):
+            manifest = write(tmp_artifact)
+            tmp_manifest = write_json_temp(directory, manifest)
+            os.replace(tmp_artifact, final)
+            os.replace(tmp_manifest, manifest_path(final))
         fsync_dir(directory)
     except BaseException as exc:
         for leftover in (tmp_manifest, tmp_artifact):

@@ -21,7 +21,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import (
-    ArtifactError, fresh_name, fresh_stamp, iso, publish, remove_artifact, stamp, utc_now,
+    ArtifactError, fresh_name, fresh_stamp, iso, publish, remove_artifact, remove_stale_temporaries, stamp, utc_now,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
@@ -146,6 +146,7 @@ class VolumeBackup:
             return
         argv = tar_argv(self.cli, volume, mountpoint if direct else None, params["helper_image"])
         users = volume_users(self.cli, volume) if params["stop_containers"] else []
+        self.result["removed_temporaries"] = remove_stale_temporaries(directory)
         try:
             final, manifest = publish(directory, name, lambda tmp: self.write_archive(tmp, argv, kind, users))
         except ARCHIVE_ERRORS + (DockerCliError, ArtifactError, OSError) as exc:

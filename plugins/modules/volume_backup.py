@@ -16,6 +16,9 @@ description:
     checks a restore makes - no absolute path, no C(..), no link leaving the volume, no device file), fsyncs it,
     writes a manifest (volume, sizes, counts, sha256, tool versions, time taken) and only then renames both into
     place. A failed or partial backup leaves nothing that looks like a backup.
+  - Before it writes, V(backup) removes the temporary files (C(.tmp-*)) a killed run left in O(backup_dir) - those
+    no running backup is writing and not modified for a minute (a day while another run writes there), see
+    RV(removed_temporaries).
   - The volume is read directly from its mountpoint when the module runs on the Docker host with access to it,
     otherwise through a short-lived helper container (O(helper_image)).
   - V(verify) checks the checksum and reads the whole archive back from disk (full decompression and member scan)
@@ -161,6 +164,11 @@ kept_volume:
   returned: state is restore and not check mode
   type: str
   sample: ai_workflow_engine_postgres_data-pre-restore-20261129T031500Z
+removed_temporaries:
+  description: Temporary files of killed runs removed from O(backup_dir) before the backup was written.
+  returned: state is backup and not check mode
+  type: list
+  elements: str
 stopped:
   description: Containers stopped and started again.
   returned: always

@@ -8,7 +8,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import signal
 import stat
+import time
 
 import pytest
 
@@ -139,3 +141,59 @@ def test_write_json_atomic_then_read_json(tmp_path):
     assert files.read_json(path) == {"a": [1], "b": 1}
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": [1], "b": 1}
     assert files.read_json(str(tmp_path / "missing.json")) is None
+
+
+def _publish_in_child(directory, name):
+    """A process that publishes ``name`` in ``directory`` and stops half way through the write (until killed);
+    returns (pid, the temporary it is writing), once that temporary exists."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(ready_r)
+
+        def write(tmp):
+            with open(tmp, "wb") as handle:
+                handle.write(b"half")
+                handle.flush()
+                os.write(ready_w, b"x")
+                time.sleep(600)
+            return {}
+
+        try:
+            files.publish(directory, name, write)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    assert os.read(ready_r, 1) == b"x"
+    os.close(ready_r)
+    return pid, os.path.join(directory, files.TEMP_PREFIX + name)
+
+
+def test_remove_stale_temporaries_takes_only_what_a_dead_run_left(tmp_path):
+    directory = str(tmp_path)
+    files.publish(directory, "done.dump", writer())
+    (tmp_path / ".tmp-fresh").write_bytes(b"seconds old")
+    pid, killed_tmp = _publish_in_child(directory, "killed.dump")
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    now = time.time()
+    # nobody writes here: temporaries not modified for STALE_AFTER go, a younger one stays (a rename may be coming)
+    assert files.remove_stale_temporaries(directory, now) == []
+    assert files.remove_stale_temporaries(directory, now + files.STALE_AFTER + 1) == [str(tmp_path / ".tmp-fresh"),
+                                                                                        killed_tmp]
+    assert listing(tmp_path) == ["done.dump", "done.dump.manifest.json"]
+    assert files.remove_stale_temporaries(str(tmp_path / "missing")) == []
+
+
+def test_remove_stale_temporaries_never_takes_a_live_writers_file(tmp_path):
+    directory = str(tmp_path)
+    (tmp_path / ".tmp-left-by-an-old-crash").write_bytes(b"old")
+    pid, live_tmp = _publish_in_child(directory, "live.dump")
+    try:
+        # a run writes here: its temporary stays however old it looks; one untouched for a day is a dead run's
+        assert files.remove_stale_temporaries(directory, time.time() + files.STALE_AFTER + 1) == []
+        assert files.remove_stale_temporaries(directory, time.time() + files.STALE_AFTER_BUSY + 1) == [
+            str(tmp_path / ".tmp-left-by-an-old-crash"), live_tmp]
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
