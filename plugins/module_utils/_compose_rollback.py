@@ -260,7 +260,7 @@ def run(cli: DockerCli, project: ComposeProject, ledger_dir: str, pin_file: str,
             cli.tag(image_id, ref)
         if after != before:
             if after:
-                write_text_atomic(pin_file, after, 0o644)
+                write_text_atomic(pin_file, after)
             else:
                 os.unlink(pin_file)
     pinned = project.with_pin(pin_file if (after if writes else before) else None)

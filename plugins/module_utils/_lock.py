@@ -7,8 +7,10 @@
 ``<ledger_dir>/<project>/lock.json`` (mode 0600) names its holder: owner, operation, time, the pid and host
 name of the ansible-playbook process that holds it, and a random token. A new lock is created with
 ``link(2)`` from a fully written temporary file, so it appears complete and only if no lock exists (two runs
-racing cannot both win). Taking over or removing a lock first renames it aside and checks the token of what
-was moved, so a lock taken by someone else in between is never removed by mistake.
+racing cannot both win). Every change of the lock file (create, remove, take over) happens holding flock(2) on
+the lock's directory, so removing a lock only if it still carries a token is one step: a lock taken by someone
+else in between is never removed, and nobody can take the lock while it is being checked (no rename-aside window
+in which a newcomer could slip in). The kernel drops the flock when a killed run's process ends.
 
 A lock is stale when its holder process no longer exists on the same host (checked only when the lock was
 taken from this host, the pid's start time guarding against pid reuse) or when it is older than max_age.
@@ -17,7 +19,9 @@ A stale lock is reported; it is taken over only when asked (steal_stale), or by 
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import json
 import os
 import re
@@ -206,43 +210,58 @@ def how_to_clear(path: str, token: str) -> str:
 
 # --- file operations -------------------------------------------------------------------------------------------
 
-def create_exclusive(path: str, lock: Lock) -> None:
-    """Write ``lock`` to a temporary file (0600, fsynced) and link it to ``path`` only if no lock exists."""
-    directory = os.path.dirname(path)
-    tmp = write_json_temp(directory, lock, 0o600, prefix=".tmp-lock-")
+@contextlib.contextmanager
+def changing(directory: str) -> t.Iterator[None]:
+    """Hold flock(2) on the lock's directory while the lock file changes (released when the process ends)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError as exc:
-            raise LockHeld(f"another run took the lock {path} at the same moment: run again to see who holds it. "
-                           "Nothing was changed.") from exc
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _link(tmp: str, path: str) -> None:
+    # Holding changing(): link the fully written temporary ``tmp`` to ``path``, only if no lock exists.
+    try:
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise LockHeld(f"another run took the lock {path} at the same moment: run again to see who holds it. "
+                       "Nothing was changed.") from exc
+
+
+def _unlink_if(path: str, token: str) -> None:
+    # Holding changing(): remove the lock only if it carries ``token``.
+    current = read_lock(path)
+    if current is None:
+        raise LockError(f"the lock {path} disappeared while it was being removed (another run removed it): run "
+                        "again.")
+    if current["token"] != token:
+        raise LockHeld(f"the lock {path} changed while it was being removed (another run holds it now): run again "
+                       "to see who. Nothing of theirs was removed.")
+    os.unlink(path)
+
+
+def create_exclusive(path: str, lock: Lock, replacing: str = "") -> None:
+    """Write ``lock`` to a temporary file (0600, fsynced) and link it to ``path`` only if no lock exists - or, to take
+    over, only if the lock there still carries the token ``replacing`` (removed and replaced in one step)."""
+    directory = os.path.dirname(path)
+    tmp = write_json_temp(directory, lock, 0o600, prefix=".tmp-lock-")  # written before changing(): it flocks too
+    try:
+        with changing(directory):
+            if replacing:
+                _unlink_if(path, replacing)
+            _link(tmp, path)
     finally:
         os.unlink(tmp)
     fsync_dir(directory)
 
 
 def remove_if(path: str, token: str) -> None:
-    """Remove the lock at ``path`` only if it still carries ``token`` (rename aside, check, unlink)."""
+    """Remove the lock at ``path`` only if it still carries ``token``."""
     directory = os.path.dirname(path)
-    aside = os.path.join(directory, f".lock-removing-{new_token()}.json")
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError as exc:
-        raise LockError(f"the lock {path} disappeared while it was being removed (another run removed it): run "
-                        "again.") from exc
-    try:
-        moved = read_lock(aside)
-    except LockError:
-        moved = None
-    if not moved or moved.get("token") != token:
-        try:
-            os.link(aside, path)  # put it back; fails only if yet another lock was created meanwhile
-            os.unlink(aside)
-        except FileExistsError:
-            pass
-        raise LockHeld(f"the lock {path} changed while it was being removed (another run holds it now): run again "
-                       "to see who. Nothing of theirs was removed.")
-    os.unlink(aside)
+    with changing(directory):
+        _unlink_if(path, token)
     fsync_dir(directory)
 
 
@@ -284,8 +303,7 @@ def acquire(path: str, project: str, owner: str, operation: str, pid: int | None
                        f"{how_to_clear(path, current['token'])}{tail} Nothing was changed.")
     why = f"named by break_token{f', stale: {stale}' if stale else ''}" if break_token else f"stale: {stale}"
     if not check_mode:
-        remove_if(path, current["token"])
-        create_exclusive(path, mine)
+        create_exclusive(path, mine, replacing=current["token"])
     return {"changed": True, "token": token, "lock": mine, "previous": current, "stale": stale,
             "msg": f"{'would take' if check_mode else 'took'} over the lock {path} from {describe(current, now)} ({why}); token {token}"}
 

@@ -15,8 +15,9 @@ description:
     (mode 0600). It names its holder - owner, operation, time, the pid and host name of the ansible-playbook
     process holding it - and a random token.
   - A new lock is created from a complete temporary file with a hard link, so it appears whole and only when no
-    lock exists; two runs racing cannot both win. Taking over or removing a lock renames it aside first and checks
-    its token, so a lock taken by someone else in between is never removed.
+    lock exists; two runs racing cannot both win. Taking over or removing a lock checks its token and changes it
+    in one step, holding C(flock) on the lock's directory, so a lock taken by someone else in between is never
+    removed and nobody takes the lock while it is being checked.
   - When the lock is held by another token the module fails, naming the holder and how to clear the lock if the
     holder is dead. A lock is B(stale) when its holder process no longer exists on the same host (only checked when
     the lock was taken from the host the module runs on; the process start time guards against pid reuse) or when

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import stat
 
 import pytest
 
@@ -172,6 +173,7 @@ def test_started_together_is_compose_create_then_one_docker_start_each(stack):
     assert engine.changing()[0] == pinned + ["create", "--pull", "never", "--no-build", "--", "api", "worker"]
     assert sorted(engine.changing()[1:]) == [["docker", "start", "--", "api-2"], ["docker", "start", "--", "worker-2"]]
     assert parse_pin(open(stack["pin"], encoding="utf-8").read()) == {"api": rollback_tag("api"), "worker": rollback_tag("worker")}
+    assert stat.S_IMODE(os.stat(stack["pin"]).st_mode) == 0o600  # like every file the collection writes (issue 12, 11)
     assert result["changed"]
 
 

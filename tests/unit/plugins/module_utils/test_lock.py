@@ -227,3 +227,45 @@ def test_real_process_helpers():
     assert lock.pid_alive(os.getpid())
     assert lock.process_start(os.getpid())
     assert lock.read_stat(2 ** 22 + 1) is None
+
+
+def _stale_take_overs(path, seconds):
+    # what a take-over does when the lock it found stale was replaced under it: remove it only if it still carries
+    # the token it read
+    end = datetime.datetime.now() + datetime.timedelta(seconds=seconds)
+    while datetime.datetime.now() < end:
+        try:
+            lock.remove_if(path, "the-stale-ones")
+        except lock.LockError:
+            pass
+
+
+def _takers(path, seconds, won):
+    end = datetime.datetime.now() + datetime.timedelta(seconds=seconds)
+    while datetime.datetime.now() < end:
+        try:
+            take(path, token="newcomer")
+        except lock.LockError:
+            continue
+        won.value = 1
+        return
+
+
+def test_a_refused_removal_never_lets_a_newcomer_in(path):
+    """Issue 12, defect 11: removing a lock only if it carries a token (a take-over or release that finds the lock
+    replaced under it) must leave the holder's lock in place at every instant. Two processes race for real: one
+    tries that removal with another token over and over, the other tries to take the lock over and over; the
+    newcomer must never win and the holder's lock must be the one on disk."""
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+
+    held = take(path)
+    ctx = multiprocessing.get_context("fork")
+    won = ctx.Value("i", 0)
+    procs = [ctx.Process(target=_stale_take_overs, args=(path, 2.0)), ctx.Process(target=_takers, args=(path, 2.0, won))]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(30)
+    assert won.value == 0, "a newcomer took the lock while its holder still held it"
+    assert json.loads(open(path, encoding="utf-8").read())["token"] == held["token"]
+    assert [n for n in listing(os.path.dirname(path)) if not n.startswith(".lock.mutex")] == ["lock.json"]
