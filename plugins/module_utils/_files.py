@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import typing as t
@@ -271,3 +272,70 @@ def remove_artifact(path: str) -> None:
         os.unlink(manifest)
     if os.path.exists(path):
         os.unlink(path)
+
+
+# --- step journals: what a multi-step change did so far, for a re-run after a crash -----------------------------------
+
+# Test-only fault injection: when the module's environment sets it to a step's name, the process kills itself (SIGKILL,
+# as a crash would) right after that step (the molecule scenarios postgres_dump and volume_backup use it).
+FAILPOINT_ENV = "AIWFE_ROLLBACK_FAILPOINT"
+
+
+def failpoint(step: str) -> None:
+    """Test-only: die like a crash right after ``step`` when FAILPOINT_ENV names it."""
+    if os.environ.get(FAILPOINT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class JournalError(Exception):
+    """The journal cannot be read: nothing was changed."""
+
+
+class StepJournal:
+    """A JSON file ``{"version": 1, KEY: [entry, ...]}`` (0600, every write atomic), one entry per change, each with
+    its ``state`` and the ``steps`` it went through (``begin`` then ``step``). Entries whose state is in ``final`` are
+    finished; of those ``forgettable`` accepts, the newest ``keep_finished`` are kept and older ones forgotten. A file
+    that exists but is not such a journal raises JournalError (the caller must change nothing then). The shared shape
+    of the collection's restore journals (volume-restore.json; db-restore.json has the same shape with KEY swaps)."""
+
+    def __init__(self, path: str, final: t.Sequence[str], key: str = "entries", keep_finished: int = 20,
+                 forgettable: t.Callable[[dict[str, t.Any]], bool] = lambda entry: True) -> None:
+        self.path = path
+        self.final = tuple(final)
+        self.key = key
+        self.keep_finished = keep_finished
+        self.forgettable = forgettable
+        data = read_json(path)
+        if data is None and os.path.lexists(path):
+            raise JournalError(f"the journal {path} is unreadable")
+        if data is not None and not (isinstance(data, dict) and isinstance(data.get(key), list)
+                                     and all(isinstance(e, dict) for e in data[key])):
+            raise JournalError(f"the journal {path} is not one this collection wrote")
+        self.data = data or {"version": 1, key: []}
+
+    @property
+    def all_entries(self) -> list[dict[str, t.Any]]:
+        return self.data[self.key]
+
+    def pending(self, **match: t.Any) -> list[dict[str, t.Any]]:
+        """Unfinished entries whose fields equal ``match``, oldest first."""
+        return [e for e in self.all_entries if e.get("state") not in self.final
+                and all(e.get(k) == v for k, v in match.items())]
+
+    def save(self) -> None:
+        forgotten = [e for e in self.all_entries if e.get("state") in self.final and self.forgettable(e)]
+        for old in forgotten[:-self.keep_finished]:
+            self.all_entries.remove(old)
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        write_json_atomic(self.path, self.data)
+
+    def begin(self, state: str, **entry: t.Any) -> dict[str, t.Any]:
+        entry.update(state=state, started=iso(), steps=[{"step": state, "at": iso()}])
+        self.all_entries.append(entry)
+        self.save()
+        return entry
+
+    def step(self, entry: dict[str, t.Any], state: str, **extra: t.Any) -> None:
+        entry.update(extra, state=state)
+        entry["steps"].append({"step": state, "at": iso()})
+        self.save()

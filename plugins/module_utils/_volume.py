@@ -189,15 +189,66 @@ def _datasync(fd: int, errors: list[OSError]) -> None:
         errors.append(exc)
 
 
-def create_archive(tar_argv: list[str], comp_argv: list[str], tmp_path: str) -> tuple[str, MemberStats]:
+class Watchdog:
+    """Kills the processes of a step that runs longer than ``seconds`` (None or 0: never) and then calls ``on_expiry``
+    (e.g. removes a helper container), so a hang of tar, a compressor or a container never holds the caller (and the
+    containers it stopped) for good. Use as a context manager around the step; ``check()`` raises the timeout."""
+
+    def __init__(self, seconds: float | None, what: str, on_expiry: t.Callable[[], t.Any] | None = None) -> None:
+        self.seconds = seconds
+        self.what = what
+        self.on_expiry = on_expiry
+        self.procs: list[subprocess.Popen] = []
+        self.expired = False
+        self.timer = threading.Timer(seconds, self._expire) if seconds else None
+
+    def watch(self, proc: subprocess.Popen) -> subprocess.Popen:
+        self.procs.append(proc)
+        if self.expired:
+            proc.kill()
+        return proc
+
+    def _expire(self) -> None:
+        self.expired = True
+        for proc in self.procs:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+        if self.on_expiry is not None:
+            # best effort: the timeout is reported whatever this does
+            try:
+                self.on_expiry()
+            except Exception:  # pylint: disable=broad-exception-caught
+                pass
+
+    def __enter__(self) -> "Watchdog":
+        if self.timer is not None:
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def __exit__(self, *_exc: t.Any) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def check(self) -> None:
+        if self.expired:
+            raise VolumeError(f"{self.what} took longer than {self.seconds} s and was stopped (timeout): is the disk or "
+                              "the Docker engine hanging? Raise the timeout option if the volume is that large")
+
+
+def create_archive(tar_argv: list[str], comp_argv: list[str], tmp_path: str,
+                   watchdog: Watchdog | None = None) -> tuple[str, MemberStats]:
     """Run tar | compressor and write the compressed stream to tmp_path (0600, fsynced), hashing it as it
     is written and checking every member in tar's own listing (tar_argv must hold TAR_LISTED).
-    Returns (sha256, member stats)."""
+    ``watchdog`` (started by the caller) kills both when they take too long. Returns (sha256, member stats)."""
+    watchdog = watchdog or Watchdog(None, "tar")
     digest = hashlib.sha256()
-    tar = subprocess.Popen(tar_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tar = watchdog.watch(subprocess.Popen(tar_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     listing = _Listing(tar.stderr)
     _big_pipe(tar.stdout)
-    comp = subprocess.Popen(comp_argv, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    comp = watchdog.watch(subprocess.Popen(comp_argv, stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     tar.stdout.close()
     _big_pipe(comp.stdout)
     flush_errors: list[OSError] = []
@@ -220,6 +271,7 @@ def create_archive(tar_argv: list[str], comp_argv: list[str], tmp_path: str) -> 
                 flusher.join()
             if flush_errors:
                 raise flush_errors[0]
+            watchdog.check()
             os.fsync(out.fileno())
     except OSError as exc:
         for proc in (tar, comp):
@@ -227,8 +279,14 @@ def create_archive(tar_argv: list[str], comp_argv: list[str], tmp_path: str) -> 
             proc.wait()
         listing.messages()
         raise VolumeError(f"writing {tmp_path} failed: {exc.strerror or exc}") from exc
+    except VolumeError:
+        for proc in (tar, comp):
+            proc.wait()
+        listing.messages()
+        raise
     comp_rc = comp.wait()
     tar_rc = tar.wait()
+    watchdog.check()
     if tar_rc != 0:
         raise VolumeError(f"tar failed (rc={tar_rc}): {listing.messages()}")
     if comp_rc != 0:
@@ -236,55 +294,71 @@ def create_archive(tar_argv: list[str], comp_argv: list[str], tmp_path: str) -> 
     return digest.hexdigest(), listing.finish()
 
 
-def stream_archive(path: str, extract_dir: str | None = None) -> tuple[str, MemberStats]:
+def stream_archive(path: str, extract_dir: str | None = None, timeout: float | None = None) -> tuple[str, MemberStats]:
     """Read the archive once: sha256 of the file, full decompression, member scan, optional extraction.
 
     The compressed file is hashed and fed to the verifier (decompressor | `tar -tv`, whose listing is
     checked line by line); with extract_dir, a second decompressor feeds `tar -x` running in that
-    directory at the same time. Raises VolumeError (corrupt or truncated) or UnsafeArchive; callers
-    must discard extract_dir when this raises.
+    directory at the same time. Every process is killed after ``timeout`` seconds. Raises VolumeError (corrupt,
+    truncated, timed out) or UnsafeArchive; callers must discard extract_dir when this raises.
     """
-    digest = hashlib.sha256()
-    verifier = _Verifier(decompressor(path))
-    extract = None
-    if extract_dir is not None:
-        unpack = subprocess.Popen(decompressor(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        extract = subprocess.Popen(["tar", "-C", extract_dir] + TAR_EXTRACT, stdin=unpack.stdout, stderr=subprocess.PIPE)
-        unpack.stdout.close()
-    broken = False
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                digest.update(block)
-                verifier.write(block)
-                if extract is not None and not broken:
-                    try:
-                        unpack.stdin.write(block)
-                    except (BrokenPipeError, OSError):
-                        broken = True
-    except OSError as exc:
-        verifier.kill()
+    with Watchdog(timeout, f"reading {path}") as watchdog:
+        digest = hashlib.sha256()
+        verifier = _Verifier(decompressor(path))
+        watchdog.watch(verifier.decomp)
+        watchdog.watch(verifier.lister)
+        extract = None
+        if extract_dir is not None:
+            unpack = watchdog.watch(subprocess.Popen(decompressor(path), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE))
+            extract = watchdog.watch(subprocess.Popen(["tar", "-C", extract_dir] + TAR_EXTRACT, stdin=unpack.stdout,
+                                                      stderr=subprocess.PIPE))
+            unpack.stdout.close()
+        broken = False
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(CHUNK), b""):
+                    watchdog.check()
+                    digest.update(block)
+                    verifier.write(block)
+                    if extract is not None and not broken:
+                        try:
+                            unpack.stdin.write(block)
+                        except (BrokenPipeError, OSError):
+                            broken = True
+        except (OSError, VolumeError) as exc:
+            verifier.kill()
+            if extract is not None:
+                unpack.kill()
+                extract.kill()
+                unpack.wait()
+                extract.wait()
+            if isinstance(exc, VolumeError):
+                raise
+            raise VolumeError(f"reading {path} failed: {exc.strerror or exc}") from exc
+        finally:
+            if extract is not None:
+                _close(unpack.stdin)
+        try:
+            stats = verifier.finish(path)
+        except (VolumeError, UnsafeArchive):
+            watchdog.check()
+            raise
         if extract is not None:
-            unpack.kill()
-            extract.kill()
-        raise VolumeError(f"reading {path} failed: {exc.strerror or exc}") from exc
-    finally:
-        if extract is not None:
-            _close(unpack.stdin)
-    stats = verifier.finish(path)
-    if extract is not None:
-        unpack_rc = unpack.wait()
-        extract_rc = extract.wait()
-        if unpack_rc != 0 or extract_rc != 0 or broken:
-            raise VolumeError(f"tar -x into {extract_dir} failed (rc={extract_rc}): {_stderr(extract)}")
+            unpack_rc = unpack.wait()
+            extract_rc = extract.wait()
+            watchdog.check()
+            if unpack_rc != 0 or extract_rc != 0 or broken:
+                raise VolumeError(f"tar -x into {extract_dir} failed (rc={extract_rc}): {_stderr(extract)}")
     return digest.hexdigest(), stats
 
 
-def verify_archive(path: str, manifest: dict[str, t.Any], extract_dir: str | None = None) -> MemberStats:
+def verify_archive(path: str, manifest: dict[str, t.Any], extract_dir: str | None = None,
+                   timeout: float | None = None) -> MemberStats:
     """Checksum, full read and member scan against the manifest; raises VolumeError or UnsafeArchive."""
     if not os.path.isfile(path):
         raise VolumeError(f"archive {path} does not exist")
-    sha, stats = stream_archive(path, extract_dir)
+    sha, stats = stream_archive(path, extract_dir, timeout)
     if sha != manifest.get("sha256"):
         raise VolumeError(f"checksum mismatch for {path}: manifest says {manifest.get('sha256')}, file is {sha}; "
                           "the archive is damaged or not the one the manifest describes")

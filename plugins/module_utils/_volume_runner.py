@@ -21,14 +21,16 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import (
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import (
-    ArtifactError, fresh_name, fresh_stamp, iso, publish, remove_artifact, remove_stale_temporaries, stamp, utc_now,
+    ArtifactError, JournalError, StepJournal, failpoint, fresh_name, fresh_stamp, iso, publish, remove_artifact,
+    remove_stale_temporaries, stamp, utc_now,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
-    VolumeError, compressor, create_archive, timed, tool_versions, verify_archive,
+    VolumeError, Watchdog, compressor, create_archive, timed, tool_versions, verify_archive,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume_ops import (
-    contents_line, create_volume, readable, remove_volume, start_containers, stop_containers, swap, tar_argv,
+    DONE, RESTORING, REVERTED, SWAPPED, SWAPPING, check_volume_name, contents_line, create_volume, finish_swap,
+    readable, remove_helper, remove_volume, start_containers, stop_containers, swap, swap_journal, tar_argv,
     volume_info, volume_users,
 )
 
@@ -70,6 +72,18 @@ class VolumeBackup:
             self.fail("keep must be at least 1 (the newest backup is never deleted)")
         if self.params["max_age_days"] is not None and self.params["max_age_days"] < 0:
             self.fail("max_age_days must be >= 0")
+        if self.params["keep_pre_restore"] < 1:
+            self.fail("keep_pre_restore must be at least 1 (the volume a restore just replaced is always kept)")
+        if self.params["timeout"] < 1:
+            self.fail("timeout must be at least 1 (seconds)")
+        if self.params["volume"] is not None:
+            self.volume_name(self.params["volume"], "volume")
+
+    def volume_name(self, name: t.Any, where: str) -> str:
+        try:
+            return check_volume_name(name, where)
+        except VolumeError as exc:
+            raise JobFailed(str(exc), self.result) from exc
 
     def find(self) -> tuple[str, dict[str, t.Any]]:
         """The archive O(archive) names (or the newest of O(volume)) and its manifest."""
@@ -147,22 +161,26 @@ class VolumeBackup:
         argv = tar_argv(self.cli, volume, mountpoint if direct else None, params["helper_image"])
         users = volume_users(self.cli, volume) if params["stop_containers"] else []
         self.result["removed_temporaries"] = remove_stale_temporaries(directory)
+        watchdog = Watchdog(params["timeout"], f"the backup of volume {volume}",
+                            None if direct else lambda: remove_helper(self.cli, volume))
         try:
-            final, manifest = publish(directory, name, lambda tmp: self.write_archive(tmp, argv, kind, users))
+            final, manifest = publish(directory, name, lambda tmp: self.write_archive(tmp, argv, kind, users, watchdog))
         except ARCHIVE_ERRORS + (DockerCliError, ArtifactError, OSError) as exc:
             self.result["changed"] = bool(users)
             self.fail(f"backup of {volume} failed, nothing was kept: {getattr(exc, 'msg', None) or exc}")
         self.result.update(changed=True, manifest=manifest)
         self.prune(lambda: self.read_back(final, manifest))
 
-    def write_archive(self, tmp: str, argv: list[str], kind: str, users: list[str]) -> dict[str, t.Any]:
-        """Fill ``tmp`` with the archive, the volume's users stopped meanwhile; returns its manifest."""
+    def write_archive(self, tmp: str, argv: list[str], kind: str, users: list[str], watchdog: Watchdog) -> dict[str, t.Any]:
+        """Fill ``tmp`` with the archive, the volume's users stopped meanwhile (and started again however it ends: the
+        watchdog stops tar and the compressor after O(timeout)); returns its manifest."""
         params = self.params
         stop_containers(self.cli, users)
         self.result["stopped"] = users
         try:
-            (sha, stats), self.result["seconds"]["backup"] = timed(
-                create_archive, argv, compressor(kind, params["level"]), tmp)
+            with watchdog:
+                (sha, stats), self.result["seconds"]["backup"] = timed(
+                    create_archive, argv, compressor(kind, params["level"]), tmp, watchdog)
         finally:
             start_containers(self.cli, users)
         return {
@@ -175,7 +193,7 @@ class VolumeBackup:
     def read_back(self, path: str, manifest: dict[str, t.Any]) -> None:
         """Older backups go only once the new one is proven readable from disk; a new one that is not is removed."""
         try:
-            _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest)
+            _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest, None, self.params["timeout"])
         except ARCHIVE_ERRORS as exc:
             remove_artifact(path)
             self.fail(f"the new backup of {manifest['volume']} failed its read-back and was removed; nothing was pruned: {exc}")
@@ -184,7 +202,7 @@ class VolumeBackup:
     def verify(self) -> None:
         path, manifest = self.find()
         try:
-            _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest)
+            _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest, None, self.params["timeout"])
         except ARCHIVE_ERRORS as exc:
             self.fail(f"{path} failed verification: {exc}", archive=path)
         self.result.update(archive=path, manifest=manifest)
@@ -193,8 +211,16 @@ class VolumeBackup:
     def restore(self) -> None:
         params = self.params
         path, manifest = self.find()
-        volume = params["volume"] or manifest.get("volume")
+        volume = self.volume_name(params["volume"] or manifest.get("volume"), "the volume the manifest names,")
         self.result.update(archive=path, manifest=manifest, volume=volume)
+        journal = self.journal()
+        if self.check_mode:
+            self.result["pending_swaps"] = [{"id": e.get("id"), "state": e.get("state"),
+                                             "action": "revert" if e.get("state") == RESTORING else "finish"}
+                                            for e in journal.pending(volume=volume)]
+        elif self.recover(journal, volume, manifest.get("sha256")):
+            self.prune_kept(journal, volume)
+            return
         info = volume_info(self.cli, volume)
         if info is not None and (info.get("Driver") != "local" or info.get("Options")):
             self.fail(f"volume {volume} uses driver {info.get('Driver')} with options {info.get('Options')}: only plain local volumes can be swapped")
@@ -204,31 +230,130 @@ class VolumeBackup:
                       "nothing was changed")
         if self.check_mode:
             try:
-                _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest)
+                _stats, self.result["seconds"]["verify"] = timed(verify_archive, path, manifest, None, params["timeout"])
             except ARCHIVE_ERRORS as exc:
                 self.fail(f"{path} failed verification, it would not be restored: {exc}")
             self.result["changed"] = True
             return
         when = stamp(fresh_stamp(lambda at: any(self.cli.inspect("volume", self.restore_volumes(volume, stamp(at))).values())))
         staging, kept = self.restore_volumes(volume, when)
+        entry = journal.begin(RESTORING, id=when, volume=volume, staging_volume=staging, kept_volume=kept, archive=path,
+                              sha256=manifest.get("sha256"))
         staging_mp = create_volume(self.cli, staging)
         if not os.access(staging_mp, os.W_OK):
-            remove_volume(self.cli, staging)
+            self.revert(journal, entry, "no direct access to the volume mountpoints")
             self.fail("restore needs direct access to volume mountpoints: run it on the Docker host as root; nothing was changed")
         try:
-            _stats, self.result["seconds"]["restore"] = timed(verify_archive, path, manifest, staging_mp)
+            _stats, self.result["seconds"]["restore"] = timed(verify_archive, path, manifest, staging_mp, params["timeout"])
         except ARCHIVE_ERRORS as exc:
-            remove_volume(self.cli, staging)
+            self.revert(journal, entry, str(exc))
             self.fail(f"{path} was refused, nothing was changed: {exc}")
         live = info["Mountpoint"] if info is not None else create_volume(self.cli, volume)
+        kept_mp = create_volume(self.cli, kept)
+        # reported before anything can fail: where the data before will be
+        self.result["kept_volume"] = kept
+        journal.step(entry, SWAPPING, users=users, live_dir=live, staging_dir=staging_mp, kept_dir=kept_mp)
         try:
+            self.result["changed"] = bool(users)
             stop_containers(self.cli, users)
             self.result["stopped"] = users
-            swap(live, staging_mp, create_volume(self.cli, kept))
-        finally:
+            self.result["changed"] = True
+            swap(live, staging_mp, kept_mp)
+        except (OSError, DockerCliError) as exc:
+            why = getattr(exc, "msg", None) or str(exc)
+            self.revert(journal, entry, why)
+            self.start_after_failure(users)
+            self.result.pop("kept_volume")
+            self.fail(f"restoring {volume} failed before its data was replaced ({why}); {volume} holds what it held, "
+                      f"its containers were started again")
+        journal.step(entry, SWAPPED)
+        failpoint("swapped")
+        self.after_swap(journal, entry)
+        self.prune_kept(journal, volume)
+
+    def journal(self) -> StepJournal:
+        try:
+            return swap_journal(self.params["journal_dir"])
+        except (JournalError, OSError) as exc:
+            self.fail(f"{exc}: nothing was changed; compare it with the volumes (docker volume ls: <volume>-restore-*, "
+                      "<volume>-pre-restore-*) and move it aside")
+
+    def start_after_failure(self, users: list[str]) -> None:
+        try:
             start_containers(self.cli, users)
-        remove_volume(self.cli, staging)
-        self.result.update(changed=True, kept_volume=kept)
+        except DockerCliError as exc:
+            self.result.setdefault("notes", []).append(exc.msg)
+
+    def revert(self, journal: StepJournal, entry: dict[str, t.Any], why: str) -> None:
+        """Undo a restore whose data never went live: its staging volume goes, and its kept volume while still empty."""
+        remove_volume(self.cli, entry["staging_volume"])
+        kept_dir = (volume_info(self.cli, entry["kept_volume"]) or {}).get("Mountpoint") or ""
+        if not (os.path.isdir(kept_dir) and os.listdir(kept_dir)):
+            remove_volume(self.cli, entry["kept_volume"], empty_first=False)
+        journal.step(entry, REVERTED, reason=why)
+
+    def after_swap(self, journal: StepJournal, entry: dict[str, t.Any]) -> None:
+        """The data is swapped in: the staging volume goes, the containers start again, the restore is done."""
+        problem = remove_volume(self.cli, entry["staging_volume"])
+        if problem:
+            self.result.setdefault("notes", []).append(f"the staging volume {entry['staging_volume']} (empty) is left: {problem}")
+        users = entry.get("users") or []
+        try:
+            start_containers(self.cli, users)
+        except DockerCliError as exc:
+            journal.step(entry, DONE, start_failed=exc.msg)
+            raise JobFailed(f"volume {entry['volume']} was restored from {entry['archive']} and the data it held is kept "
+                            f"in volume {entry['kept_volume']}, but its containers did not start: {exc.msg}; find out why "
+                            f"(docker logs) and start them (docker start {' '.join(users)})", self.result,
+                            cmd=exc.cmd, rc=exc.rc, stderr=exc.stderr) from exc
+        journal.step(entry, DONE)
+        self.result.update(changed=True, kept_volume=entry["kept_volume"])
+
+    def recover(self, journal: StepJournal, volume: str, sha256: t.Any) -> bool:
+        """Finish or revert the restores of ``volume`` a crash interrupted (the journal's entries not done): one killed
+        before its data was swapped in is reverted, one killed during or after the swap is finished. True when the
+        last one finished restored this very archive (sha256): it is then not restored again."""
+        recovered = []
+        for entry in journal.pending(volume=volume):
+            if entry["state"] == RESTORING:
+                self.revert(journal, entry, "interrupted before its data was verified")
+                recovered.append({"id": entry["id"], "action": "reverted"})
+                continue
+            if entry["state"] == SWAPPING:
+                try:
+                    done = finish_swap(entry["live_dir"], entry["staging_dir"], entry["kept_dir"])
+                except (VolumeError, OSError) as exc:
+                    self.fail(f"the restore {entry['id']} of {volume} was interrupted during its swap and cannot be "
+                              f"finished: {exc}; the journal {journal.path} records its volumes and directories")
+                journal.step(entry, SWAPPED, finished=done)
+            self.after_swap(journal, entry)
+            recovered.append({"id": entry["id"], "action": "finished", "kept_volume": entry["kept_volume"],
+                              "archive": entry["archive"], "sha256": entry.get("sha256")})
+        self.result["recovered"] = recovered
+        if recovered:
+            self.result["changed"] = True
+        same = bool(recovered) and recovered[-1]["action"] == "finished" and recovered[-1]["sha256"] == sha256
+        if not same:
+            self.result.pop("kept_volume", None)
+        return same
+
+    def prune_kept(self, journal: StepJournal, volume: str) -> None:
+        """Remove the volumes restores of ``volume`` kept beyond the O(keep_pre_restore) newest - only those of a
+        restore the journal shows done; one a container uses is kept (a note)."""
+        done = [e for e in journal.all_entries if e.get("volume") == volume and e.get("state") == DONE and not e.get("removed")]
+        found = self.cli.inspect("volume", [e["kept_volume"] for e in done]) if done else {}
+        done = sorted((e for e in done if found.get(e["kept_volume"])), key=lambda e: e["id"], reverse=True)
+        removed = []
+        for entry in done[self.params["keep_pre_restore"]:]:
+            problem = remove_volume(self.cli, entry["kept_volume"], empty_first=False)
+            if problem:
+                self.result.setdefault("notes", []).append(f"kept {entry['kept_volume']} beyond keep_pre_restore: {problem}")
+                continue
+            entry["removed"] = iso()
+            removed.append(entry["kept_volume"])
+        if removed:
+            journal.save()
+        self.result["removed_volumes"] = removed
 
     @staticmethod
     def restore_volumes(volume: str, when: str) -> list[str]:

@@ -27,6 +27,18 @@ description:
   - V(restore) refuses the whole archive when any member has an absolute path, a C(..) component, a link leaving the
     volume or is a device file; it extracts into a fresh staging volume while verifying, and only when everything
     agrees swaps the data in, keeping the old data as a new volume named in RV(kept_volume).
+  - The swap is two renames of data directories, journaled in C(<journal_dir>/volume-restore.json) (mode 0600,
+    written atomically; states C(restoring), C(swapping), C(swapped), C(done), C(reverted)). A restore first
+    finishes or reverts what a killed restore of the same volume left (RV(recovered)) - reverted when it was killed
+    before its data was verified (its staging volume removed), finished from wherever the renames stopped when it was
+    killed later - and starts the containers that restore stopped. When the finished restore was of the same archive,
+    it is not restored again.
+  - The kept volume is named (RV(kept_volume)) before the containers start again, so a failing start still says where
+    the data before is; the staging volume is removed in every case. O(keep_pre_restore) sets how many kept volumes
+    of a volume stay.
+  - Names are checked as Docker volume names (O(volume) and the volume an archive's manifest names) before use.
+  - tar, the compressor and the helper container stop after O(timeout); containers the module stopped are started
+    again, also then.
   - V(prune) applies O(keep) / O(max_age_days) after verifying the newest backup.
   - M(aiwfe.rollback.volume_backup_info) lists the backups.
 author: aiwfe.rollback maintainers (@aiwfe)
@@ -100,10 +112,35 @@ options:
   max_age_days:
     description: After a verified backup (or with V(prune)), delete backups of the volume older than this. The newest is always kept.
     type: int
+  timeout:
+    description:
+      - Seconds the archiving (V(backup)), reading back (V(verify), a backup's read-back) or extraction (V(restore))
+        may take; then tar, the compressor and the helper container are stopped, the containers the module stopped
+        are started again and the module fails saying so. Raise it for very large volumes.
+    type: int
+    default: 3600
+  journal_dir:
+    description:
+      - Directory of the restores' journal C(volume-restore.json) (created mode 0700). Every restore of a volume on
+        this host must use the same one, so that a re-run finds what a killed restore left.
+    type: path
+    default: /var/lib/aiwfe-rollback
+  keep_pre_restore:
+    description:
+      - After a successful V(restore), keep the volumes holding the data before (C(<volume>-pre-restore-<time>)) of
+        the newest N restores of the volume and remove older ones. Only volumes of a restore the journal shows done
+        are removed, never one a container uses (RV(notes)) or one the journal does not know. At least 1.
+      - Each kept volume is a full copy of the volume's data, so size the disk for N of them.
+    type: int
+    default: 3
   docker_cli:
     description: The docker client.
     type: path
     default: docker
+notes:
+  - "Test-only fault injection: with C(AIWFE_ROLLBACK_FAILPOINT=renamed) (or C(swapped)) in the module's environment,
+    a V(restore) kills itself with SIGKILL between the swap's two renames (or after them), as a crash would. The
+    molecule scenario volume_backup uses it; never set it otherwise."
 requirements:
   - GNU tar, and zstd or gzip, on the managed host (the Docker host).
 """
@@ -160,10 +197,34 @@ pruned:
   type: list
   elements: str
 kept_volume:
-  description: After a restore, the volume holding the data the volume had before.
+  description:
+    - After a restore, the volume holding the data the volume had before. Also returned when the restore fails after
+      the swap (the containers did not start again).
   returned: state is restore and not check mode
   type: str
   sample: ai_workflow_engine_postgres_data-pre-restore-20261129T031500Z
+recovered:
+  description:
+    - Restores of this volume a killed run left, finished or reverted before this one (C(id), C(action) V(finished)
+      or V(reverted); for finished ones C(kept_volume), C(archive), C(sha256)).
+  returned: state is restore and not check mode
+  type: list
+  elements: dict
+pending_swaps:
+  description: In check mode, the interrupted restores of this volume a real run would finish or revert first (C(id), C(state), C(action)).
+  returned: state is restore and check mode
+  type: list
+  elements: dict
+removed_volumes:
+  description: Kept volumes of older restores removed by O(keep_pre_restore).
+  returned: state is restore and not check mode
+  type: list
+  elements: str
+notes:
+  description: What was left and why (a kept volume in use beyond O(keep_pre_restore), an undeletable staging volume).
+  returned: when there is something to note
+  type: list
+  elements: str
 removed_temporaries:
   description: Temporary files of killed runs removed from O(backup_dir) before the backup was written.
   returned: state is backup and not check mode
@@ -199,6 +260,9 @@ ARGUMENT_SPEC = {
     "stop_containers": {"type": "bool", "default": False},
     "keep": {"type": "int"},
     "max_age_days": {"type": "int"},
+    "timeout": {"type": "int", "default": 3600},
+    "journal_dir": {"type": "path", "default": "/var/lib/aiwfe-rollback"},
+    "keep_pre_restore": {"type": "int", "default": 3},
     "docker_cli": {"type": "path", "default": "docker"},
 }
 

@@ -179,8 +179,8 @@ def test_remove_stale_temporaries_takes_only_what_a_dead_run_left(tmp_path):
     now = time.time()
     # nobody writes here: temporaries not modified for STALE_AFTER go, a younger one stays (a rename may be coming)
     assert files.remove_stale_temporaries(directory, now) == []
-    assert files.remove_stale_temporaries(directory, now + files.STALE_AFTER + 1) == [str(tmp_path / ".tmp-fresh"),
-                                                                                        killed_tmp]
+    later = now + files.STALE_AFTER + 1
+    assert files.remove_stale_temporaries(directory, later) == [str(tmp_path / ".tmp-fresh"), killed_tmp]
     assert listing(tmp_path) == ["done.dump", "done.dump.manifest.json"]
     assert files.remove_stale_temporaries(str(tmp_path / "missing")) == []
 

@@ -41,7 +41,7 @@ class FakeDocker:
         return os.path.join(self.root, name, "_data")
 
     def exists(self, name):
-        return os.path.isdir(self.mountpoint(name))
+        return os.path.isdir(os.path.join(self.root, name))
 
     def __call__(self, argv, **_kwargs):
         self.calls.append(argv)
@@ -55,9 +55,11 @@ class FakeDocker:
         if verb == "create":
             os.makedirs(self.mountpoint(argv[-1]), exist_ok=True)
             return 0, argv[-1] + "\n", ""
-        if verb == "rm":
+        if verb == "rm" and argv[1] == "volume":
             shutil.rmtree(os.path.join(self.root, argv[-1]))
             return 0, argv[-1] + "\n", ""
+        if verb == "rm":
+            return 0, "", ""
         if verb == "ps":
             return 0, "".join(u + "\n" for u in self.users), ""
         if verb in ("stop", "start"):
@@ -71,7 +73,8 @@ class FakeDocker:
 def params(backup_dir, **overrides):
     base = {"state": "backup", "volume": VOLUME, "backup_dir": str(backup_dir), "archive": "latest", "compression": "zstd",
             "level": 3, "access": "auto", "helper_image": "local/debian:bookworm", "stop_containers": False, "keep": None,
-            "max_age_days": None, "docker_cli": "docker"}
+            "max_age_days": None, "docker_cli": "docker", "timeout": 3600, "keep_pre_restore": 3,
+            "journal_dir": os.path.join(os.path.dirname(str(backup_dir)), "journal")}
     base.update(overrides)
     return base
 
@@ -143,8 +146,8 @@ def test_a_second_backup_is_a_new_archive_and_the_first_is_intact(engine):
 def test_helper_access_runs_tar_in_a_container_without_network():
     cli = DockerCli(lambda argv, **kw: (0, "", ""), "/usr/bin/docker")
     assert ops.tar_argv(cli, VOLUME, None, "img") == [
-        "/usr/bin/docker", "run", "--rm", "--network", "none", "--log-driver", "none", "-v", f"{VOLUME}:/volume:ro", "img",
-        "tar", "-C", "/volume"] + TAR_CREATE
+        "/usr/bin/docker", "run", "--rm", "--name", f"aiwfe-rollback-helper-{os.getpid()}-{VOLUME}", "--network", "none",
+        "--log-driver", "none", "-v", f"{VOLUME}:/volume:ro", "img", "tar", "-C", "/volume"] + TAR_CREATE
     assert ops.tar_argv(cli, VOLUME, "/var/lib/docker/volumes/x/_data", "img") == ["tar", "-C", "/var/lib/docker/volumes/x/_data"] + TAR_CREATE
 
 
@@ -225,6 +228,12 @@ def test_verify_changes_nothing_and_names_a_missing_manifest(engine):
         run(engine, state="verify", archive=made["archive"])
 
 
+def journal(engine):
+    path = os.path.join(os.path.dirname(engine.root), "journal", ops.JOURNAL)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    return files.read_json(path)
+
+
 def write_data(engine, text):
     with open(os.path.join(engine.mountpoint(VOLUME), "dir", "file.txt"), "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -246,12 +255,14 @@ def test_restore_swaps_in_the_archive_and_keeps_the_old_data(engine):
     assert os.path.islink(os.path.join(engine.mountpoint(VOLUME), "dir", "link"))
     assert not engine.exists(staging)
     assert engine.changing() == [
-        ["volume", "create", "--label", ops.RESTORE_LABEL, staging],
+        ["volume", "create", "--label", ops.RESTORE_LABEL, "--", staging],
+        ["volume", "create", "--label", ops.RESTORE_LABEL, "--", kept],
         ["stop", "--", "app-1"],
-        ["volume", "create", "--label", ops.RESTORE_LABEL, kept],
+        ["volume", "rm", "--", staging],
         ["start", "--", "app-1"],
-        ["volume", "rm", staging],
     ]
+    assert [e["state"] for e in journal(engine)["entries"]] == ["done"]
+    assert [s["step"] for s in journal(engine)["entries"][0]["steps"]] == ["restoring", "swapping", "swapped", "done"]
     assert result["changed"] and result["archive"] == archive and result["stopped"] == ["app-1"] and result["volume"] == VOLUME
     assert result["diff"]["before"] == f"volume {VOLUME}: 1 files, 8 bytes\n"
     assert result["diff"]["after"].endswith(f"(1 files, 600 bytes); the data before is kept in volume {kept}\n")
@@ -290,10 +301,145 @@ def test_restore_names_never_reuse_an_existing_volume(engine, monkeypatch):
     """Two restores in the same second: the second waits for the next second's names."""
     run(engine)
     when = files.parse_stamp("20991231T235958Z")
-    clock = iter([when, when, when + datetime.timedelta(seconds=1)])
-    monkeypatch.setattr(files, "utc_now", lambda: next(clock))
-    monkeypatch.setattr(files.time, "sleep", lambda _s: None)
+    # the clock stands still until the second restore, finding its names taken, waits (sleep moves it a second on)
+    clock = [when]
+    slept = []
+    monkeypatch.setattr(files, "utc_now", lambda: clock[0])
+    monkeypatch.setattr(files.time, "sleep", lambda s: (slept.append(s), clock.__setitem__(0, clock[0] + datetime.timedelta(seconds=1))))
     first = run(engine, state="restore", stop_containers=True)["kept_volume"]
     second = run(engine, state="restore", stop_containers=True)["kept_volume"]
     assert (first, second) == (f"{VOLUME}-pre-restore-20991231T235958Z", f"{VOLUME}-pre-restore-20991231T235959Z")
+    assert len(slept) == 1
     assert engine.exists(first) and engine.exists(second)
+
+
+@pytest.mark.parametrize("manifest_volume", ["--help", "-v", "a", "x/../../etc", "vol:/host", "vol data"])
+def test_a_manifest_naming_no_docker_volume_is_refused_before_any_docker_call(engine, manifest_volume):
+    archive = run(engine)["archive"]
+    manifest = dict(files.load_manifest(archive), volume=manifest_volume)
+    files.write_json_atomic(files.manifest_path(archive), manifest)
+    engine.calls.clear()
+    with pytest.raises(JobFailed, match="is not a Docker volume name .* nothing was changed"):
+        run(engine, state="restore", volume=None, archive=archive, stop_containers=True)
+    assert engine.calls == []
+
+
+class Crash(BaseException):
+    """Stands for the SIGKILL of the real failpoint (the molecule scenario kills the real process)."""
+
+
+def crash_at(monkeypatch, step):
+    def failpoint(name):
+        if name == step:
+            raise Crash(name)
+    monkeypatch.setattr(ops, "failpoint", failpoint)
+    monkeypatch.setattr(runner, "failpoint", failpoint)
+
+
+@pytest.mark.parametrize("step", ["renamed", "swapped"])
+def test_a_restore_killed_during_its_swap_is_finished_by_the_rerun(engine, monkeypatch, step):
+    run(engine)
+    write_data(engine, "changed\n")
+    crash_at(monkeypatch, step)
+    with pytest.raises(Crash):
+        run(engine, state="restore", stop_containers=True)
+    entry = journal(engine)["entries"][-1]
+    assert entry["state"] == ("swapping" if step == "renamed" else "swapped")
+    if step == "renamed":
+        assert not os.path.exists(engine.mountpoint(VOLUME))       # the live volume has no data directory
+    crash_at(monkeypatch, None)
+    engine.calls.clear()
+    result = run(engine, state="restore", stop_containers=True)
+    # finished, not restored again (the same archive): the data is the archive's, the data before is kept
+    assert result["changed"] and result["recovered"] == [
+        {"id": entry["id"], "action": "finished", "kept_volume": entry["kept_volume"], "archive": entry["archive"],
+         "sha256": entry["sha256"]}]
+    assert result["kept_volume"] == entry["kept_volume"]
+    assert read_data(engine) == "hello\n" * 100 and read_data(engine, entry["kept_volume"]) == "changed\n"
+    assert sorted(os.listdir(engine.root)) == sorted([VOLUME, entry["kept_volume"]])
+    assert ["start", "--", "app-1"] in engine.changing()             # the containers the killed run stopped
+    assert [e["state"] for e in journal(engine)["entries"]] == ["done"]
+
+
+def test_a_restore_killed_before_its_swap_is_reverted_by_the_rerun(engine, monkeypatch):
+    run(engine)
+    write_data(engine, "changed\n")
+
+    def killed(*_args, **_kwargs):
+        raise Crash("extracting")
+
+    real_verify = runner.verify_archive
+    monkeypatch.setattr(runner, "verify_archive", killed)
+    with pytest.raises(Crash):
+        run(engine, state="restore", stop_containers=True)
+    staging = journal(engine)["entries"][-1]["staging_volume"]
+    assert engine.exists(staging)
+    monkeypatch.setattr(runner, "verify_archive", real_verify)
+    result = run(engine, state="restore", stop_containers=True)
+    assert result["recovered"][0]["action"] == "reverted" and not engine.exists(staging)
+    assert read_data(engine) == "hello\n" * 100 and read_data(engine, result["kept_volume"]) == "changed\n"
+    assert [e["state"] for e in journal(engine)["entries"]] == ["reverted", "done"]
+
+
+def test_a_failed_start_after_the_swap_names_the_kept_volume_and_leaves_no_staging_volume(engine):
+    run(engine)
+    write_data(engine, "changed\n")
+    engine.fail = {"start": "Error response from daemon: port is already allocated"}
+    with pytest.raises(JobFailed) as err:
+        run(engine, state="restore", stop_containers=True)
+    fail = err.value.as_fail_kwargs()
+    kept = fail["kept_volume"]
+    assert fail["changed"] and read_data(engine, kept) == "changed\n" and read_data(engine) == "hello\n" * 100
+    assert f"the data it held is kept in volume {kept}" in fail["msg"] and "docker start app-1" in fail["msg"]
+    assert fail["stderr"] == "Error response from daemon: port is already allocated"
+    assert sorted(os.listdir(engine.root)) == sorted([VOLUME, kept])
+    assert journal(engine)["entries"][-1]["state"] == "done"
+
+
+def test_keep_pre_restore_removes_only_older_kept_volumes_the_journal_knows(engine, monkeypatch):
+    run(engine)
+    os.makedirs(engine.mountpoint(f"{VOLUME}-pre-restore-20000101T000000Z"))      # made by hand: never removed
+    clock = [files.parse_stamp("20991231T235950Z")]
+    monkeypatch.setattr(files, "utc_now", lambda: clock[0])
+    kept = []
+    for _restore in range(4):
+        result = run(engine, state="restore", stop_containers=True, keep_pre_restore=2)
+        kept.append(result["kept_volume"])
+        clock[0] += datetime.timedelta(seconds=5)
+    assert result["removed_volumes"] == [kept[1]]
+    assert sorted(os.listdir(engine.root)) == sorted([VOLUME, f"{VOLUME}-pre-restore-20000101T000000Z", kept[2], kept[3]])
+    with pytest.raises(JobFailed, match="keep_pre_restore must be at least 1"):
+        run(engine, state="restore", stop_containers=True, keep_pre_restore=0)
+
+
+def test_an_unreadable_journal_stops_the_restore_before_anything_changes(engine):
+    run(engine)
+    os.makedirs(os.path.join(os.path.dirname(engine.root), "journal"))
+    with open(os.path.join(os.path.dirname(engine.root), "journal", ops.JOURNAL), "w", encoding="utf-8") as handle:
+        handle.write("{not json")
+    engine.calls.clear()
+    with pytest.raises(JobFailed, match="is unreadable: nothing was changed"):
+        run(engine, state="restore", stop_containers=True)
+    assert engine.changing() == []
+
+
+def test_a_hanging_tar_is_stopped_by_the_timeout_and_the_containers_start_again(engine, tmp_path, monkeypatch):
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    (slow / "tar").write_text("#!/bin/sh\nexec sleep 60\n")
+    os.chmod(slow / "tar", 0o755)
+    monkeypatch.setenv("PATH", f"{slow}:{os.environ['PATH']}")
+    with pytest.raises(JobFailed, match="took longer than 1 s and was stopped \\(timeout\\)"):
+        run(engine, stop_containers=True, timeout=1)
+    assert engine.changing() == [["stop", "--", "app-1"], ["start", "--", "app-1"]]
+    assert backups(engine) == []
+
+
+def test_the_timeout_of_a_helper_backup_removes_the_helper_container(engine, monkeypatch):
+    removed = []
+    monkeypatch.setattr(runner, "readable", lambda _path: False)
+    monkeypatch.setattr(runner, "tar_argv", lambda *_args: ["sleep", "60"] + ops.TAR_CREATE[:0])
+    monkeypatch.setattr(runner, "remove_helper", lambda _cli, volume: removed.append(volume))
+    with pytest.raises(JobFailed, match="took longer than 1 s"):
+        run(engine, timeout=1)
+    assert removed == [VOLUME] and backups(engine) == []
