@@ -147,6 +147,8 @@ def together_refusal(the_plan: dict[str, t.Any], target: dict[str, t.Any], confi
     all ran), nothing is rebuilt, every dependency outside the set already runs healthy, and every service in the set
     restarts by itself (so one that starts before its dependency is ready comes back)."""
     start = set(the_plan["start"])
+    if not start:
+        return "nothing to start"
     if len(start) < 2:
         return "one service to start"
     if the_plan["rebuild"]:

@@ -72,7 +72,8 @@ def load_manifests(ledger_dir: str, project: str) -> list[Manifest]:
             with open(path, encoding="utf-8") as handle:
                 manifest = json.load(handle)
         except (OSError, ValueError) as exc:
-            raise LedgerError(f"cannot read ledger manifest {path}: {exc}; move it aside and run again") from exc
+            raise LedgerError(f"cannot read ledger manifest {path}: {exc}; move it aside (mv {path} {path}.damaged) "
+                              "and run again") from exc
         manifests.append(manifest)
     manifests.sort(key=lambda m: (m.get("created", ""), m.get("id", "")))
     return manifests

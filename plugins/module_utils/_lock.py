@@ -246,7 +246,11 @@ def create_exclusive(path: str, lock: Lock, replacing: str = "") -> None:
     """Write ``lock`` to a temporary file (0600, fsynced) and link it to ``path`` only if no lock exists - or, to take
     over, only if the lock there still carries the token ``replacing`` (removed and replaced in one step)."""
     directory = os.path.dirname(path)
-    tmp = write_json_temp(directory, lock, 0o600, prefix=".tmp-lock-")  # written before changing(): it flocks too
+    try:
+        tmp = write_json_temp(directory, lock, 0o600, prefix=".tmp-lock-")  # written before changing(): it flocks too
+    except OSError as exc:
+        raise LockError(f"cannot write the lock {path}: {exc.strerror or exc}. Free space on (or fix the permissions of) "
+                        f"{directory} and run again. Nothing was changed.") from exc
     try:
         with changing(directory):
             if replacing:

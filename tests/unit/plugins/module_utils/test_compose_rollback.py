@@ -290,6 +290,7 @@ def _together_case(start=("api", "worker"), rebuild=(), status="good", recorded_
 @pytest.mark.parametrize("case, reason", [
     ({}, None),
     ({"start": ("api",)}, "one service to start"),
+    ({"start": ()}, "nothing to start"),  # said "one service to start" when nothing started
     ({"rebuild": ("api",)}, "images to build"),
     ({"status": "failed"}, "the target is not a good release"),
     ({"recorded_running": False}, "api did not run in the recorded release"),

@@ -123,7 +123,7 @@ def test_unreadable_manifest_is_reported(tmp_path):
     directory = tmp_path / "p" / "releases"
     directory.mkdir(parents=True)
     (directory / "bad.json").write_text("{not json")
-    with pytest.raises(ledger.LedgerError, match="move it aside"):
+    with pytest.raises(ledger.LedgerError, match=r"move it aside \(mv .*\.json .*\.json\.damaged\) and run again"):
         ledger.load_manifests(str(tmp_path), "p")
 
 

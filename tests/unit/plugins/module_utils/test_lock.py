@@ -197,6 +197,19 @@ def test_exclusive_create_loses_a_race(path):
     assert listing(os.path.dirname(path)) == ["lock.json"]
 
 
+def test_a_full_disk_is_a_clear_error(path, monkeypatch):
+    """The ledger's disk full (molecule/chaos fills a real one): the lock cannot be written - say which file, why and
+    what to do; nothing is left behind."""
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lock, "write_json_temp", full)
+    with pytest.raises(lock.LockError, match=r"cannot write the lock .*/lock\.json: No space left on device\. Free space "
+                                             r"on \(or fix the permissions of\) .* and run again\. Nothing was changed\."):
+        take(path)
+    assert not os.path.exists(path)
+
+
 def test_remove_if_leaves_a_newer_lock(path):
     take(path)
     with pytest.raises(lock.LockHeld, match="changed while it was being removed"):
