@@ -376,6 +376,33 @@ def test_the_first_databases_call_follows_the_stop(tmp_path, project, monkeypatc
     assert order[:2] == ["stop", "databases"] and order[-2:] == ["start", "databases"]
 
 
+def test_the_writers_stop_before_the_dump_of_the_state_before(tmp_path, project, monkeypatch):
+    """Issue 12 defect 3: what the writers write between the dump of the state before and their stop would be lost;
+    so the stop comes first, the dump after it, the restore after that, the start last."""
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    order = []
+    docker = FakeCompose()
+    real = docker.__call__
+
+    def recording(argv, **kwargs):
+        if "stop" in argv or "start" in argv:
+            order.append("stop" if "stop" in argv else "start")
+        return real(argv, **kwargs)
+
+    def dump(target, tmp, seen=server.dump):
+        order.append("dump of the state before")
+        return seen(target, tmp)
+
+    def restore_into(target, path, seen=server.restore_into):
+        order.append("restore")
+        return seen(target, path)
+
+    monkeypatch.setattr(pg, "dump", dump)
+    monkeypatch.setattr(pg, "restore_into", restore_into)
+    restore(tmp_path, project, docker=recording)
+    assert order == ["stop", "dump of the state before", "restore", "start"]
+
+
 def test_latest_is_never_a_pre_restore_dump(tmp_path, project, monkeypatch):
     server, made = dump_then_upgrade(tmp_path, project, monkeypatch)
     first = restore(tmp_path, project)
