@@ -443,3 +443,17 @@ def test_the_timeout_of_a_helper_backup_removes_the_helper_container(engine, mon
     with pytest.raises(JobFailed, match="took longer than 1 s"):
         run(engine, timeout=1)
     assert removed == [VOLUME] and backups(engine) == []
+
+
+def test_check_mode_reports_an_interrupted_restore_and_changes_nothing(engine, monkeypatch):
+    run(engine)
+    crash_at(monkeypatch, "renamed")
+    with pytest.raises(Crash):
+        run(engine, state="restore", stop_containers=True)
+    crash_at(monkeypatch, None)
+    entry = journal(engine)["entries"][-1]
+    engine.calls.clear()
+    result = run(engine, check_mode=True, state="restore", stop_containers=True)
+    assert result["pending_swaps"] == [{"id": entry["id"], "state": "swapping", "action": "finish"}]
+    assert engine.changing() == [] and journal(engine)["entries"][-1]["state"] == "swapping"
+    assert not os.path.exists(engine.mountpoint(VOLUME))
