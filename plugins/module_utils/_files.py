@@ -142,8 +142,10 @@ def write_json_temp(directory: str, data: t.Any, mode: int = 0o600, prefix: str 
 
 
 def write_text_atomic(path: str, text: str, mode: int = 0o600) -> None:
-    """Write text to a temporary file in the same directory, fsync, then rename over ``path``."""
+    """Write text to a temporary file in the same directory, fsync, then rename over ``path`` (the temporaries a
+    killed run left there are removed first)."""
     directory = os.path.dirname(path)
+    remove_stale_temporaries(directory)
     tmp = write_temp(directory, text, mode)
     try:
         os.replace(tmp, path)
@@ -237,9 +239,11 @@ def publish(directory: str, name: str, write: t.Callable[[str], dict[str, t.Any]
     names and the directory is fsynced: an artifact only counts once its manifest exists, so a crash at any point
     leaves no artifact that looks complete. On any error every temporary file (and an artifact renamed without its
     manifest) is removed and the error propagates (OSError as ArtifactError). An existing artifact of that name is
-    never replaced (ArtifactError before ``write`` runs; fresh_name picks a free name). Returns (path, manifest).
+    never replaced (ArtifactError before ``write`` runs; fresh_name picks a free name). The temporaries a killed run
+    left in ``directory`` are removed first. Returns (path, manifest).
     """
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    remove_stale_temporaries(directory)
     final = os.path.join(directory, name)
     if artifact_exists(final):
         raise ArtifactError(f"{final} already exists: an artifact is never replaced")

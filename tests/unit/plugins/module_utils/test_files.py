@@ -197,3 +197,20 @@ def test_remove_stale_temporaries_never_takes_a_live_writers_file(tmp_path):
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("write", ["publish", "write_json_atomic"])
+def test_every_writer_removes_what_a_killed_run_left_first(tmp_path, write):
+    """Issue 12, defect 11: the dumps, configuration archives, journals and ledger records are written through
+    publish or write_json_atomic, so those clean the directory they write in (not only volume_backup)."""
+    stale = tmp_path / ".tmp-left-by-a-killed-run"
+    stale.write_bytes(b"half")
+    old = time.time() - files.STALE_AFTER - 5
+    os.utime(stale, (old, old))
+    fresh = tmp_path / ".tmp-another-run-is-writing"
+    fresh.write_bytes(b"now")
+    if write == "publish":
+        files.publish(str(tmp_path), "new.dump", writer())
+    else:
+        files.write_json_atomic(str(tmp_path / "record.json"), {"id": 1})
+    assert not stale.exists() and fresh.exists()
