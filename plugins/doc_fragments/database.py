@@ -7,8 +7,9 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """The options database and migrations (plugins/module_utils/_common.py DATABASE_SPEC, MIGRATIONS_SPEC): one
-    description for every module that reads or moves the stack's database."""
+    """The option database (plugins/module_utils/_common.py DATABASE_SPEC): one description for every module that
+    talks to the stack's database; MIGRATIONS (aiwfe.rollback.database.MIGRATIONS) the option migrations
+    (MIGRATIONS_SPEC) of the modules that also read or run the application's migrations."""
 
     DOCUMENTATION = r"""
 options:
@@ -30,10 +31,33 @@ options:
         default: postgres
       password_file:
         description:
-          - A file B(on the managed host) holding the password of O(database.user) (first line). The client then
-            connects over TCP to 127.0.0.1 inside the container so the password is checked.
+          - A file B(on the managed host) holding the password of O(database.user), read inside the module (never an
+            option, so never masked in, or shown by, what the module returns). The client then connects over TCP to
+            127.0.0.1 inside the container so the password is checked.
+          - The password is the file's one line, exactly - spaces at its start or end are part of it; only the line
+            end after it is not. A file of more than one line is refused (a password cannot hold a line break).
           - Without it the client connects through the container's local socket as C(postgres).
         type: path
+      timeout:
+        description:
+          - Seconds each client command inside the container (C(pg_dump), C(pg_restore), C(psql)) may run. When it
+            expires the command is ended - its database session (found by its own C(application_name)) and its process
+            inside the container too, not only the C(docker exec) client - and the module fails saying so; writers it
+            stopped are started again.
+          - Raise it for a database whose dump or restore takes longer.
+        type: int
+        default: 3600
+      lock_timeout:
+        description:
+          - Seconds a statement may wait for a lock (C(lock_timeout) of every session, C(pg_dump --lock-wait-timeout),
+            the restore's C(CREATE), C(ALTER) and C(DROP DATABASE) and renames). A session holding a lock the command
+            needs then makes it fail with an error naming the lock wait, instead of a hang.
+        type: int
+        default: 30
+"""
+
+    MIGRATIONS = r"""
+options:
   migrations:
     description: Where the application's Alembic migrations live and how they run.
     type: dict

@@ -10,7 +10,8 @@ import os
 import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli
-from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import PostgresError, Target
+from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres import (
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_TIMEOUT, PostgresError, Target)
 
 # The options of the action group aiwfe.rollback.stack (meta/runtime.yml): every module that works on a compose
 # project takes them, so a play sets them once with module_defaults (playbooks/vars/stack.yml).
@@ -38,6 +39,8 @@ DATABASE_SPEC: dict[str, t.Any] = {
         "name": {"type": "str", "default": "ai_workflow_engine"},
         "user": {"type": "str", "default": "postgres"},
         "password_file": {"type": "path"},
+        "timeout": {"type": "int", "default": DEFAULT_TIMEOUT},
+        "lock_timeout": {"type": "int", "default": DEFAULT_LOCK_TIMEOUT},
     },
 }
 # One dict option `migrations`: where the application's Alembic migrations live and how they run.
@@ -102,20 +105,32 @@ def docker_cli(module: t.Any) -> DockerCli:
 
 
 def read_password_file(path: str | None) -> str | None:
-    """The database password from a file on the managed host (its first line), or None without a file."""
+    """The database password from a file on the managed host: its one line, exactly (spaces are part of it; only the
+    line's end is not), or None without a file. A file with more than one line is refused: a password cannot hold a
+    line break (it travels as the first line of the client's standard input)."""
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            password = handle.readline().rstrip("\r\n")
+        with open(path, "rb") as handle:
+            raw = handle.read(65537)
     except OSError as exc:
         raise PostgresError(f"cannot read database.password_file {path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PostgresError(f"database.password_file {path} is not UTF-8 text: write the password into it as text") from exc
+    password = text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith("\n") else text
     if not password:
         raise PostgresError(f"database.password_file {path} is empty: write the database password into it")
+    if any(c in password for c in "\n\r\0"):
+        raise PostgresError(f"database.password_file {path} holds more than one line (or a NUL character): a password "
+                            "cannot hold a line break; write it on the file's one line (a line end after it is fine)")
     return password
 
 
 def database_target(database: dict[str, t.Any], docker: str, container: str) -> Target:
     """The database of the `database` option in ``container``, with the password read from password_file on the
-    managed host (PostgresError when it cannot be read)."""
-    return Target(docker, container, database["name"], database["user"], read_password_file(database.get("password_file")))
+    managed host and the option's timeout and lock_timeout (PostgresError when the file cannot be used)."""
+    return Target(docker, container, database["name"], database["user"], read_password_file(database.get("password_file")),
+                  timeout=DEFAULT_TIMEOUT if database.get("timeout") is None else database["timeout"],
+                  lock_timeout=DEFAULT_LOCK_TIMEOUT if database.get("lock_timeout") is None else database["lock_timeout"])

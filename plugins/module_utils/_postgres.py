@@ -2,11 +2,18 @@
 # Copyright (c) 2026 aiwfe.rollback contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""PostgreSQL dumps and restores run inside the database container (`docker exec`, no TTY).
+"""PostgreSQL dumps and restores run inside the database container (`docker exec -i`, no TTY).
 
 The password travels on the exec's standard input, never on a command line: the shell inside reads it
 into PGPASSWORD and execs the client, which connects over TCP to 127.0.0.1 so the password is really
 checked. Without a password the client connects through the local socket as the container's postgres user.
+A password is one line: one holding a line break (or NUL) is refused before anything runs.
+
+Every client command (pg_dump, pg_restore, psql) runs under the target's ``timeout``: when it expires, its database
+session (found by its own application_name) is terminated, the process inside the container is killed (the shell
+prints its pid first: killing the docker exec client alone leaves it running) and then the client; the command
+fails with an error that says so. Every session it opens has ``lock_timeout`` (PGOPTIONS; pg_dump
+--lock-wait-timeout), so a lock held by another session is a clear error, not a hang.
 
 The database-level statements of the restore by swap (create, rename, refuse connections, drop) connect to the
 maintenance database ``postgres``; every database name they carry is checked as a plain identifier first and
@@ -19,12 +26,22 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import subprocess
 import threading
 import typing as t
 
 CHUNK = 1 << 20
+# Runs as `sh -c SCRIPT sh CLIENT...`: says its pid (so a timed-out command can be killed inside the container), reads
+# the password from the first line of standard input when there is one, and becomes the client.
 WITH_PASSWORD = 'IFS= read -r PGPASSWORD; export PGPASSWORD; exec "$@"'
+PID_LINE = "aiwfe-pid "
+SAY_PID = 'echo "aiwfe-pid $$" >&2; '
+DEFAULT_TIMEOUT = 3600
+DEFAULT_LOCK_TIMEOUT = 30
+# How long the clean-up of a timed-out command may take (terminating its session, killing it in the container).
+CLEANUP_SECONDS = 20
+APP_PREFIX = "aiwfe-rollback-"
 
 
 class PostgresError(Exception):
@@ -32,26 +49,51 @@ class PostgresError(Exception):
 
 
 class Target:
-    """The database: container, database name, user and (optional) password."""
+    """The database: container, database name, user, (optional) password, and the limits of every client command:
+    ``timeout`` (seconds a command may run) and ``lock_timeout`` (seconds a statement may wait for a lock)."""
 
-    def __init__(self, docker: str, container: str, database: str, user: str, password: str | None) -> None:
+    def __init__(self, docker: str, container: str, database: str, user: str, password: str | None,
+                 timeout: int = DEFAULT_TIMEOUT, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> None:
+        if password is not None and any(c in password for c in "\n\r\0"):
+            raise PostgresError("the database password holds a line break (or a NUL character): it is read as one line "
+                                "from the client's standard input, so it cannot be used; nothing was run - give the "
+                                "database user a password of one line")
+        if not isinstance(timeout, int) or timeout < 1 or not isinstance(lock_timeout, int) or lock_timeout < 1:
+            raise PostgresError(f"timeout ({timeout}) and lock_timeout ({lock_timeout}) must be whole numbers of "
+                                "seconds, at least 1")
         self.docker = docker
         self.container = container
         self.database = database
         self.user = user
         self.password = password
+        self.timeout = timeout
+        self.lock_timeout = lock_timeout
 
-    def exec_argv(self, client: list[str], stdin: bool = False, connect: bool = True) -> list[str]:
+    def exec_argv(self, client: list[str], stdin: bool = False, connect: bool = True, app: str | None = None) -> list[str]:
+        """docker exec of ``client``; ``connect`` adds the connection options. With ``app`` (how Client runs every
+        command): always -i, through a shell that first prints its pid (PID_LINE, on standard error), with the
+        session's application_name ``app`` and lock_timeout. Without, the plain command for a caller that runs it."""
+        if app is None:
+            if not connect:
+                return [self.docker, "exec"] + (["-i"] if stdin else []) + [self.container] + client
+            conn = ["-U", self.user, "-d", self.database]
+            if self.password is not None:
+                return ([self.docker, "exec", "-i", self.container, "sh", "-c", WITH_PASSWORD, "sh"] + client
+                        + ["-h", "127.0.0.1"] + conn)
+            return [self.docker, "exec"] + (["-i"] if stdin else []) + ["-u", "postgres", self.container] + client + conn
         if not connect:
-            return [self.docker, "exec"] + (["-i"] if stdin else []) + [self.container] + client
+            return [self.docker, "exec", "-i", self.container, "sh", "-c", SAY_PID + 'exec "$@"', "sh"] + client
+        env = ["-e", f"PGAPPNAME={app}", "-e", f"PGOPTIONS=-c lock_timeout={self.lock_timeout * 1000}"]
         conn = ["-U", self.user, "-d", self.database]
         if self.password is not None:
-            return [self.docker, "exec", "-i", self.container, "sh", "-c", WITH_PASSWORD, "sh"] + client + ["-h", "127.0.0.1"] + conn
-        return [self.docker, "exec"] + (["-i"] if stdin else []) + ["-u", "postgres", self.container] + client + conn
+            return ([self.docker, "exec", "-i"] + env + [self.container, "sh", "-c", SAY_PID + WITH_PASSWORD, "sh"]
+                    + client + ["-h", "127.0.0.1"] + conn)
+        return ([self.docker, "exec", "-i"] + env + ["-u", "postgres", self.container, "sh", "-c", SAY_PID + 'exec "$@"',
+                                                     "sh"] + client + conn)
 
     def on(self, database: str) -> "Target":
-        """The same server and credentials, connected to another database."""
-        return Target(self.docker, self.container, database, self.user, self.password)
+        """The same server, credentials and limits, connected to another database."""
+        return Target(self.docker, self.container, database, self.user, self.password, self.timeout, self.lock_timeout)
 
     def stdin_prefix(self) -> bytes:
         return (self.password + "\n").encode() if self.password is not None else b""
@@ -63,16 +105,170 @@ def _scrub(text: str, target: Target) -> str:
     return text.strip()[-800:]
 
 
+LOCK_TIMEOUT_ERRORS = ("canceling statement due to lock timeout", "could not obtain lock on")
+
+
+class Client:
+    """One client command inside the container, under ``target.timeout`` (a watchdog thread): when it expires, the
+    command's database session is terminated (by its application_name), the process inside the container is killed
+    (by the pid its shell printed first) and the docker exec client too; ``finish`` then raises saying so. Standard
+    error is read as it comes (for that pid); standard input starts with the password line when there is one."""
+
+    def __init__(self, target: Target, client: list[str], connect: bool = True) -> None:
+        self.target = target
+        self.name = client[0]
+        self.connect = connect
+        self.app = APP_PREFIX + secrets.token_hex(6)
+        self.expired = False
+        self._err: list[bytes] = []
+        self.proc = subprocess.Popen(target.exec_argv(client, connect=connect, app=self.app), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        self._timer = threading.Timer(target.timeout, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        if connect:
+            self.write(target.stdin_prefix())
+
+    def _read_stderr(self) -> None:
+        for line in iter(self.proc.stderr.readline, b""):
+            self._err.append(line)
+
+    def pid(self) -> str | None:
+        for line in list(self._err):
+            text = line.decode("utf-8", "replace").strip()
+            if text.startswith(PID_LINE) and text[len(PID_LINE):].isdigit():
+                return text[len(PID_LINE):]
+        return None
+
+    def _expire(self) -> None:
+        self.expired = True
+        self._end()
+
+    def _end(self) -> None:
+        """End the command everywhere: its database session, its process inside the container, then the client."""
+        if self.proc.poll() is not None:
+            return
+        if self.connect:
+            end_sessions(self.target, self.app)
+        pid = self.pid()
+        if pid:
+            try:
+                subprocess.run([self.target.docker, "exec", self.target.container, "sh", "-c",
+                                f"kill -TERM {pid} 2>/dev/null; sleep 1; kill -KILL {pid} 2>/dev/null; true"],
+                               capture_output=True, check=False, timeout=CLEANUP_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc.kill()
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` to the command's standard input (a command that has stopped reading is not an error here:
+        its exit status says what happened)."""
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def stderr(self) -> str:
+        lines = [line.decode("utf-8", "replace") for line in self._err]
+        return _scrub("".join(line for line in lines if not line.startswith(PID_LINE)), self.target)
+
+    def finish(self) -> int:
+        """Close standard input, wait for the command; raises PostgresError when it failed or timed out."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        rc = self.proc.wait()
+        self._timer.cancel()
+        self._reader.join(CLEANUP_SECONDS)
+        if self.expired:
+            raise PostgresError(
+                f"{self.name} did not finish within timeout={self.target.timeout} s on database {self.target.database}: "
+                "it was ended (its database session and its process inside the container too); raise the timeout for "
+                "a database this size, or find what it waited for (pg_stat_activity)")
+        if rc != 0:
+            detail = self.stderr()
+            if any(text in detail for text in LOCK_TIMEOUT_ERRORS) or (
+                    "due to statement timeout" in detail and "LOCK TABLE" in detail):   # pg_dump --lock-wait-timeout
+                raise PostgresError(
+                    f"{self.name} waited longer than lock_timeout={self.target.lock_timeout} s for a lock (its session "
+                    f"on database {self.target.database}): another session holds a lock it needs (pg_locks, "
+                    f"pg_stat_activity); end that session or let it finish, then run again ({detail})")
+            raise PostgresError(f"{self.name} failed (rc={rc}): {detail}")
+        return rc
+
+    def abort(self) -> None:
+        """Stop the command now, after a failure elsewhere (its session and its process inside the container too)."""
+        self._timer.cancel()
+        self._end()
+        self.proc.wait()
+
+
+def end_sessions(target: Target, app: str) -> None:
+    """Terminate the database sessions of the application_name ``app`` (best effort, bounded in time)."""
+    if not app.startswith(APP_PREFIX) or not app[len(APP_PREFIX):].isalnum():
+        raise PostgresError(f"application name {app!r} is not one this collection gave")
+    maintenance = target.on(MAINTENANCE_DB)
+    argv = maintenance.exec_argv(["psql", "-X", "-q", "-t", "-A", "-c",
+                                  f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{app}'"],
+                                 app=APP_PREFIX + "cleanup")
+    try:
+        subprocess.run(argv, input=maintenance.stdin_prefix(), capture_output=True, check=False, timeout=CLEANUP_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_client(target: Target, client: list[str], stdin: t.Iterable[bytes] = (), connect: bool = True,
+               sink: t.Callable[[bytes], None] | None = None) -> str:
+    """Run ``client`` in the container, feeding it ``stdin`` (after the password line); its standard output goes to
+    ``sink`` block by block, or is returned."""
+    proc = Client(target, client, connect)
+    out_chunks: list[bytes] = []
+
+    def reader() -> None:
+        for block in iter(lambda: proc.proc.stdout.read(CHUNK), b""):
+            (sink or out_chunks.append)(block)
+
+    failed: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            for block in iter(lambda: proc.proc.stdout.read(CHUNK), b""):
+                (sink or out_chunks.append)(block)
+        except BaseException as exc:  # pylint: disable=broad-exception-caught
+            failed.append(exc)
+            proc.abort()
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        for block in stdin:
+            proc.write(block)
+    except BaseException:
+        proc.abort()
+        raise
+    finally:
+        try:
+            proc.proc.stdin.close()
+        except OSError:
+            pass
+    thread.join()
+    if failed:
+        proc.abort()
+        raise failed[0]
+    proc.finish()
+    return b"".join(out_chunks).decode("utf-8", "replace")
+
+
 def psql(target: Target, query: str, *more: str) -> str:
     """Run one or more statements (one -c each: each its own transaction, stopping at the first error)."""
     commands: list[str] = []
     for statement in (query,) + more:
         commands += ["-c", statement]
-    argv = target.exec_argv(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"] + commands)
-    proc = subprocess.run(argv, input=target.stdin_prefix(), capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise PostgresError(f"psql failed (rc={proc.returncode}): {_scrub(proc.stderr.decode('utf-8', 'replace'), target)}")
-    return proc.stdout.decode("utf-8", "replace").strip()
+    return run_client(target, ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"] + commands).strip()
 
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -100,10 +296,8 @@ def facts_query(tables: t.Sequence[str] | None = None) -> str:
             f"'alembic_revision', CASE WHEN 'alembic_version' = ANY({names}) THEN {REVISION} END)")
 
 
-def facts(target: Target, tables: t.Sequence[str] | None = None) -> dict[str, t.Any]:
-    """Server version, Alembic revision and exact row counts (all tables of schema public, or the given ones),
-    read with one psql call."""
-    answer = psql(target, facts_query(tables))
+def parse_facts(answer: str) -> dict[str, t.Any]:
+    """The answer of facts_query as {server_version, alembic_revision, row_counts}."""
     try:
         found = json.loads(answer)
     except ValueError:
@@ -116,65 +310,82 @@ def facts(target: Target, tables: t.Sequence[str] | None = None) -> dict[str, t.
             "row_counts": counts}
 
 
+def facts(target: Target, tables: t.Sequence[str] | None = None) -> dict[str, t.Any]:
+    """Server version, Alembic revision and exact row counts (all tables of schema public, or the given ones),
+    read with one psql call."""
+    return parse_facts(psql(target, facts_query(tables)))
+
+
 def client_version(target: Target) -> str:
-    proc = subprocess.run([target.docker, "exec", target.container, "pg_dump", "--version"], capture_output=True, check=False)
-    return proc.stdout.decode("utf-8", "replace").strip()
+    return run_client(target, ["pg_dump", "--version"], connect=False).strip()
 
 
-def dump(target: Target, tmp_path: str) -> str:
-    """pg_dump -Fc into tmp_path (0600, fsynced); returns its sha256."""
+class Snapshot:
+    """A REPEATABLE READ transaction that exports its snapshot (pg_export_snapshot), kept open while pg_dump reads
+    the same snapshot (--snapshot) and the row counts are read in it: what the dump holds and what its manifest counts
+    are the same state, however much the writers write meanwhile. One psql session fed statement by statement; each
+    answer is one line (-t -A)."""
+
+    def __init__(self, target: Target) -> None:
+        self.client = Client(target, ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"])
+        self.id = self.ask("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();")
+        if not re.match(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$", self.id):
+            self.close()
+            raise PostgresError(f"psql answered {self.id[:200]!r}, not a snapshot id")
+
+    def ask(self, statements: str) -> str:
+        """Run ``statements`` in the transaction; returns the one line they answer (PostgresError when psql stopped)."""
+        self.client.write(statements.encode() + b"\n")
+        line = self.client.proc.stdout.readline()
+        if not line:
+            self.client.finish()      # raises: psql ended (an error, ON_ERROR_STOP) or timed out
+            raise PostgresError("psql ended without answering")
+        return line.decode("utf-8", "replace").strip()
+
+    def close(self) -> None:
+        """End the transaction (it only read) and the session."""
+        self.client.write(b"COMMIT;\n")
+        self.client.finish()
+
+
+def dump(target: Target, tmp_path: str, snapshot: str | None = None) -> str:
+    """pg_dump -Fc into tmp_path (0600, fsynced), of ``snapshot`` when given; returns its sha256."""
     digest = hashlib.sha256()
-    argv = target.exec_argv(["pg_dump", "-Fc", "--no-password"])
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdin.write(target.stdin_prefix())
-    proc.stdin.close()
+    options = [f"--lock-wait-timeout={target.lock_timeout * 1000}"] + ([f"--snapshot={snapshot}"] if snapshot else [])
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for block in iter(lambda: proc.stdout.read(CHUNK), b""):
-                digest.update(block)
-                out.write(block)
+    with os.fdopen(fd, "wb") as out:
+
+        def write(block: bytes) -> None:
+            digest.update(block)
+            out.write(block)
+
+        try:
+            run_client(target, ["pg_dump", "-Fc", "--no-password"] + options, sink=write)
             out.flush()
             os.fsync(out.fileno())
-    except OSError as exc:
-        proc.kill()
-        proc.wait()
-        raise PostgresError(f"writing {tmp_path} failed: {exc.strerror or exc}") from exc
-    rc = proc.wait()
-    if rc != 0:
-        raise PostgresError(f"pg_dump failed (rc={rc}): {_scrub(proc.stderr.read().decode('utf-8', 'replace'), target)}")
+        except OSError as exc:
+            raise PostgresError(f"writing {tmp_path} failed: {exc.strerror or exc}") from exc
     return digest.hexdigest()
+
+
+def dump_with_facts(target: Target, tmp_path: str) -> tuple[str, dict[str, t.Any]]:
+    """pg_dump into tmp_path and the facts (server version, Alembic revision, exact row counts) of the very state it
+    dumped: both read in one exported snapshot. Returns (sha256, facts)."""
+    snapshot = Snapshot(target)
+    try:
+        sha = dump(target, tmp_path, snapshot.id)
+        found = parse_facts(snapshot.ask(facts_query() + ";"))
+    except BaseException:
+        snapshot.client.abort()
+        raise
+    snapshot.close()
+    return sha, found
 
 
 def feed(target: Target, client: list[str], path: str, connect: bool = True) -> str:
     """Run a client in the container with the dump file on its standard input; returns its stdout."""
-    proc = subprocess.Popen(target.exec_argv(client, stdin=True, connect=connect), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out_chunks: list[bytes] = []
-
-    def reader() -> None:
-        out_chunks.append(proc.stdout.read())
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    try:
-        if connect:
-            proc.stdin.write(target.stdin_prefix())
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(CHUNK), b""):
-                proc.stdin.write(block)
-    except BrokenPipeError:
-        pass
-    finally:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-    rc = proc.wait()
-    thread.join()
-    if rc != 0:
-        raise PostgresError(f"{client[0]} failed (rc={rc}): {_scrub(proc.stderr.read().decode('utf-8', 'replace'), target)}")
-    return b"".join(out_chunks).decode("utf-8", "replace")
+    with open(path, "rb") as handle:
+        return run_client(target, client, iter(lambda: handle.read(CHUNK), b""), connect=connect)
 
 
 def check_dump(target: Target, path: str) -> int:
@@ -339,16 +550,16 @@ def allow_connections(target: Target, *names: str) -> None:
     psql(target.on(MAINTENANCE_DB), *[f"ALTER DATABASE {ident(name)} ALLOW_CONNECTIONS true" for name in names])
 
 
-def swap_sql(live: str, old: str, new: str, lock_timeout: str = "30s") -> str:
+def swap_sql(live: str, old: str, new: str, lock_timeout: int = DEFAULT_LOCK_TIMEOUT) -> str:
     """Both renames in one transaction (ALTER DATABASE RENAME is transactional): ``live`` -> ``old``, ``new`` ->
     ``live``. A session still connected to ``live`` makes it fail (after up to 5 s) and nothing is renamed."""
-    return (f"BEGIN; SET LOCAL lock_timeout = '{lock_timeout}'; ALTER DATABASE {ident(live)} RENAME TO {ident(old)}; "
+    return (f"BEGIN; SET LOCAL lock_timeout = '{int(lock_timeout)}s'; ALTER DATABASE {ident(live)} RENAME TO {ident(old)}; "
             f"ALTER DATABASE {ident(new)} RENAME TO {ident(live)}; COMMIT")
 
 
 def swap(target: Target, live: str, old: str, new: str) -> None:
     """End the sessions that reconnected before ALLOW_CONNECTIONS false took effect, then swap the names."""
-    psql(target.on(MAINTENANCE_DB), terminate_sql(live), swap_sql(live, old, new))
+    psql(target.on(MAINTENANCE_DB), terminate_sql(live), swap_sql(live, old, new, target.lock_timeout))
 
 
 def rename(target: Target, name: str, new_name: str) -> None:

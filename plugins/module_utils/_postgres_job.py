@@ -21,6 +21,7 @@ import typing as t
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils import _postgres as pg
 from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import DUMP_SUFFIXES, BackupNotFound, find_backup
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import database_target
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import (
     ArtifactError, fresh_name, fresh_stamp, iso, publish, read_json, stamp, utc_now, write_json_atomic)
@@ -40,8 +41,8 @@ def make_dump(target: pg.Target, directory: str, label: str = "") -> tuple[str, 
     name = fresh_name(directory, lambda when: dump_name(target.database, when, label))
 
     def write(tmp: str) -> dict[str, t.Any]:
-        sha = pg.dump(target, tmp)
-        return dict(pg.facts(target), archive=name, sha256=sha, bytes=os.path.getsize(tmp),
+        sha, found = pg.dump_with_facts(target, tmp)     # the row counts of the very state dumped (one snapshot)
+        return dict(found, archive=name, sha256=sha, bytes=os.path.getsize(tmp),
                     toc_entries=pg.check_dump(target, tmp), client_version=pg.client_version(target),
                     database=target.database, format="custom", created=iso(), host=socket.gethostname())
 
@@ -397,12 +398,13 @@ def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], check
     """The module's whole run; returns its result or raises JobFailed (with the result so far)."""
     result: dict[str, t.Any] = {"changed": False}
     try:
+        database = params["database"]
         containers = containers_by_service(cli, project)
-        container = containers.get(params["service"])
+        container = containers.get(database["service"])
         if not container or container.get("state") != "running":
-            raise JobFailed(f"service {params['service']} of project {project.name} has no running container: "
+            raise JobFailed(f"service {database['service']} of project {project.name} has no running container: "
                             "start the database first", result)
-        target = pg.Target(cli.docker, container["id"], params["database"], params["user"], params["password"])
+        target = database_target(database, cli.docker, container["id"])
         if params["state"] == "dump":
             if check_mode:
                 pg.facts(target)
@@ -410,8 +412,8 @@ def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any], check
                 result["dump_file"], result["manifest"] = make_dump(target, params["backup_dir"])
             result["changed"] = True
             return result
-        path, manifest = find_backup(params["backup_dir"], params["dump_file"], params["database"],
-                                     f"dump of {params['database']}", DUMP_SUFFIXES)
+        path, manifest = find_backup(params["backup_dir"], params["dump_file"], target.database,
+                                     f"dump of {target.database}", DUMP_SUFFIXES)
         result.update(dump_file=path, manifest=manifest)
         if params["state"] == "verify" or check_mode:
             verify_dump(target, path, manifest)     # a restore checks the dump itself, before anything stops

@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
   - aiwfe.rollback.database
+  - aiwfe.rollback.database.MIGRATIONS
 attributes:
   check_mode:
     support: full

@@ -29,13 +29,22 @@ description:
   - Every step goes to the journal C(LEDGER_DIR/PROJECT_NAME/db-restore.json) (mode 0600). A run that finds a swap
     that a crash interrupted finishes it (when the restored database had been checked) or drops the new database
     (when not) before anything else; when the finished swap restored the same dump, it is not restored again.
-  - The user must be allowed to create databases and to rename, alter and end the sessions of O(database) (a
+  - The user must be allowed to create databases and to rename, alter and end the sessions of O(database.name) (a
     superuser, or the database's owner with CREATEDB); the statements run connected to the database C(postgres).
-  - The password goes to the container on standard input, never on a command line, and never into the output.
+  - The database is O(database) (service, name, user, password file, timeouts), as for M(aiwfe.rollback.alembic_rollback).
+    The password is never an option - it is read from O(database.password_file) on the managed host inside the module,
+    goes to the container on standard input, never on a command line, and never into the output; so a password equal
+    to the database's or the user's name does not mask them in what the module returns.
+  - A dump's row counts and Alembic revision are read in the very snapshot C(pg_dump) dumps (a C(REPEATABLE READ)
+    transaction exporting its snapshot, C(pg_dump --snapshot)), so they are exact also while the writers write.
+  - Every client command (C(pg_dump), C(pg_restore), C(psql)) is ended after O(database.timeout) seconds - its database
+    session and its process inside the container too - and waits at most O(database.lock_timeout) seconds for a lock;
+    a restore then fails with a clear error, the writers are started again and the database in use is left as it was.
 author: aiwfe.rollback maintainers (@aiwfe)
 extends_documentation_fragment:
   - aiwfe.rollback.attributes
   - aiwfe.rollback.compose
+  - aiwfe.rollback.database
 attributes:
   check_mode:
     support: full
@@ -59,23 +68,6 @@ options:
     type: str
     choices: [dump, verify, restore]
     default: dump
-  service:
-    description: The compose service running PostgreSQL.
-    type: str
-    default: postgres
-  database:
-    description: Database name.
-    type: str
-    default: ai_workflow_engine
-  user:
-    description: Database user.
-    type: str
-    default: postgres
-  password:
-    description:
-      - Password of O(user). When given, the client connects over TCP to 127.0.0.1 inside the container so it is
-        checked; when omitted, through the local socket as the container's postgres user.
-    type: str
   backup_dir:
     description: Directory of the dumps and their manifests.
     type: path
@@ -83,7 +75,7 @@ options:
   dump_file:
     description:
       - For V(verify) and V(restore), the dump's path (or name in O(backup_dir)), or V(latest) for the newest dump of
-        O(database) in O(backup_dir). A restore's C(.pre-restore) dumps are never V(latest) (re-running a restore would
+        O(database.name) in O(backup_dir). A restore's C(.pre-restore) dumps are never V(latest) (re-running a restore would
         undo it); name one to restore it.
     type: str
     default: latest
@@ -108,7 +100,8 @@ EXAMPLES = r"""
     project_dir: /srv/ai_workflow_engine
     project_name: ai_workflow_engine
     backup_dir: /var/backups/aiwfe/db
-    password: "{{ postgres_password }}"
+    database:
+      password_file: /srv/ai_workflow_engine/secrets/postgres_password
 
 - name: Restore the newest dump, stopping the writers
   aiwfe.rollback.postgres_dump:
@@ -116,7 +109,11 @@ EXAMPLES = r"""
     project_name: ai_workflow_engine
     state: restore
     backup_dir: /var/backups/aiwfe/db
-    password: "{{ postgres_password }}"
+    database:
+      name: ai_workflow_engine
+      user: postgres
+      password_file: /srv/ai_workflow_engine/secrets/postgres_password
+      timeout: 7200
     stop_services: [api, worker]
     keep_pre_restore: 2
   register: restore
@@ -150,7 +147,7 @@ after:
   returned: state is restore and not check mode, once the swap is done
   type: dict
 database:
-  description: The database restored (O(database)).
+  description: The database restored (O(database.name)).
   returned: state is restore and not check mode
   type: str
   sample: ai_workflow_engine
@@ -198,17 +195,14 @@ pending:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
+from ansible_collections.aiwfe.rollback.plugins.module_utils._common import DATABASE_SPEC, STACK_ARGS, compose_project, docker_cli
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import run_job
 from ansible_collections.aiwfe.rollback.plugins.module_utils._postgres_job import run
 
 ARGUMENT_SPEC = dict(
     STACK_ARGS,
     state={"type": "str", "choices": ["dump", "verify", "restore"], "default": "dump"},
-    service={"type": "str", "default": "postgres"},
-    database={"type": "str", "default": "ai_workflow_engine"},
-    user={"type": "str", "default": "postgres"},
-    password={"type": "str", "no_log": True},
+    database=DATABASE_SPEC,
     backup_dir={"type": "path", "required": True},
     dump_file={"type": "str", "default": "latest"},
     stop_services={"type": "list", "elements": "str", "default": []},

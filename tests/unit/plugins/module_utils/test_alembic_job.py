@@ -160,6 +160,7 @@ def fixture_engine(monkeypatch):
     monkeypatch.setattr(pg, "psql", engine.psql)
     monkeypatch.setattr(pg, "facts", engine.facts)
     monkeypatch.setattr(pg, "dump", engine.dump)
+    monkeypatch.setattr(pg, "dump_with_facts", lambda target, tmp: (pg.dump(target, tmp), engine.facts(target)))
     monkeypatch.setattr(pg, "check_dump", lambda target, path: 42)
     monkeypatch.setattr(pg, "client_version", lambda target: "pg_dump (PostgreSQL) 15.18")
     monkeypatch.setattr(job.subprocess, "run", engine.script)
@@ -534,4 +535,5 @@ def test_count_query_quotes_the_names_again():
 
 def test_argument_spec_keeps_the_password_out_of_the_options():
     assert "password" not in alembic_rollback.ARGUMENT_SPEC
-    assert set(alembic_rollback.ARGUMENT_SPEC["database"]["options"]) == {"service", "name", "user", "password_file"}
+    assert set(alembic_rollback.ARGUMENT_SPEC["database"]["options"]) == {
+        "service", "name", "user", "password_file", "timeout", "lock_timeout"}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import io
 import os
 import re
 import stat
-import subprocess
 
 import pytest
 
@@ -73,7 +73,7 @@ class FakeServer:
         self.dbs = {"postgres": {"allow": True, "content": None}, "template0": {"allow": False, "content": None},
                     "template1": {"allow": True, "content": None},
                     DB: {"allow": True, "content": dict(content or FACTS)}}
-        for name in ("dump", "facts", "check_dump", "client_version", "databases", "database_properties",
+        for name in ("dump", "facts", "dump_with_facts", "check_dump", "client_version", "databases", "database_properties",
                      "create_database", "restore_into", "refuse_connections", "swap", "rename", "allow_connections",
                      "drop_database"):
             monkeypatch.setattr(pg, name, getattr(self, name))
@@ -99,6 +99,9 @@ class FakeServer:
         sha = hashlib.sha256(data).hexdigest()
         self.dumped[sha] = dict(self._connect(target.database)["content"])
         return sha
+
+    def dump_with_facts(self, target, tmp):
+        return pg.dump(target, tmp), pg.facts(target)     # whatever a test put in their place
 
     def facts(self, target, tables=None):
         self._call("facts", target.database, tuple(tables or ()))
@@ -182,7 +185,9 @@ def fixture_project(tmp_path):
 
 
 def params(tmp_path, **overrides):
-    base = {"state": "dump", "service": "postgres", "database": DB, "user": "postgres", "password": "s3cret",
+    (tmp_path / "pw").write_text("s3cret\n")
+    base = {"state": "dump", "database": {"service": "postgres", "name": DB, "user": "postgres",
+                                          "password_file": str(tmp_path / "pw"), "timeout": 3600, "lock_timeout": 30},
             "backup_dir": str(tmp_path / "dumps"), "dump_file": "latest", "stop_services": [],
             "ledger_dir": str(tmp_path / "ledger"), "keep_pre_restore": 3}
     base.update(overrides)
@@ -235,7 +240,7 @@ def test_a_failed_dump_leaves_nothing(tmp_path, project, monkeypatch):
             handle.write(b"PGDMP half")
         raise pg.PostgresError("pg_dump failed (rc=1): FATAL:  password authentication failed for user \"postgres\"")
 
-    monkeypatch.setattr(pg, "dump", broken)
+    monkeypatch.setattr(pg, "dump_with_facts", broken)
     with pytest.raises(JobFailed, match="password authentication failed") as err:
         job.run(DockerCli(FakeCompose()), project, params(tmp_path), False)
     assert err.value.as_fail_kwargs()["changed"] is False
@@ -705,6 +710,64 @@ def test_swap_names():
 
 # --- the client commands inside the container -------------------------------------------------------------------
 
+class FakePopen:
+    """subprocess.Popen of a client command inside the container: records argv and what it read on standard input,
+    answers ``answer`` (bytes, or a callable of the input so far) with ``rc`` and ``err`` after the pid line."""
+
+    seen: list = []
+
+    def __init__(self, argv, answer=b"", rc=0, err=b""):
+        self.argv = argv
+        self.input = io.BytesIO()
+        self.stdin = self
+        self.stdout = io.BytesIO(answer)
+        self.stderr = io.BytesIO(b"aiwfe-pid 4242\n" + err)
+        self.returncode = rc
+        self.closed = False
+
+    def write(self, data):
+        self.input.write(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+    def wait(self):
+        return self.returncode
+
+    def poll(self):
+        return self.returncode
+
+    def kill(self):
+        pass
+
+
+def record_clients(monkeypatch, answer=b"", rc=0, err=b""):
+    """Every client command started: (argv, its standard input) once it ran."""
+    started = []
+
+    def popen(argv, **_kwargs):
+        proc = FakePopen(argv, answer.encode() if isinstance(answer, str) else answer, rc, err)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(pg.subprocess, "Popen", popen)
+
+    class Seen(list):
+        def __iter__(self):
+            return iter([(p.argv, p.input.getvalue()) for p in started])
+
+        def __getitem__(self, index):
+            return list(iter(self))[index]
+
+        def __len__(self):
+            return len(started)
+
+    return Seen()
+
+
 @pytest.mark.parametrize("password, stdin, connect, expected", [
     ("s3cret", False, True, ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-h", "127.0.0.1",
                              "-U", "app", "-d", "db"]),
@@ -719,6 +782,42 @@ def test_exec_argv_never_holds_the_password(password, stdin, connect, expected):
     assert "s3cret" not in " ".join(argv)
 
 
+ENV = ["-e", "PGAPPNAME=aiwfe-rollback-0a1b2c", "-e", "PGOPTIONS=-c lock_timeout=7000"]
+
+
+@pytest.mark.parametrize("password, connect, expected", [
+    ("s3cret", True, ["docker", "exec", "-i"] + ENV + ["c1", "sh", "-c", pg.SAY_PID + pg.WITH_PASSWORD, "sh", "psql",
+                                                       "-h", "127.0.0.1", "-U", "app", "-d", "db"]),
+    (None, True, ["docker", "exec", "-i"] + ENV + ["-u", "postgres", "c1", "sh", "-c", pg.SAY_PID + 'exec "$@"', "sh",
+                                                   "psql", "-U", "app", "-d", "db"]),
+    ("s3cret", False, ["docker", "exec", "-i", "c1", "sh", "-c", pg.SAY_PID + 'exec "$@"', "sh", "psql"]),
+])
+def test_client_argv_names_its_session_and_says_its_pid(password, connect, expected):
+    target = pg.Target("docker", "c1", "db", "app", password, timeout=60, lock_timeout=7)
+    argv = target.exec_argv(["psql"], connect=connect, app="aiwfe-rollback-0a1b2c")
+    assert argv == expected and "s3cret" not in " ".join(argv)
+
+
+@pytest.mark.parametrize("password", ["two\nlines", "cr\rinside", "nul\0", "ends with a newline\n"])
+def test_a_password_with_a_line_break_is_refused_before_anything_runs(monkeypatch, password):
+    seen = record_clients(monkeypatch)
+    with pytest.raises(pg.PostgresError, match="holds a line break") as err:
+        pg.Target("docker", "c1", DB, "postgres", password)
+    assert password not in str(err.value) and len(seen) == 0
+
+
+def test_a_password_keeps_its_spaces(monkeypatch):
+    seen = record_clients(monkeypatch, "1\n")
+    pg.psql(pg.Target("docker", "c1", DB, "postgres", "  two spaces around  "), "SELECT 1")
+    assert seen[0][1] == b"  two spaces around  \n"
+
+
+@pytest.mark.parametrize("timeout, lock_timeout", [(0, 30), (30, 0), (-1, 30), ("60", 30)])
+def test_timeouts_must_be_whole_seconds(timeout, lock_timeout):
+    with pytest.raises(pg.PostgresError, match="must be whole numbers of seconds, at least 1"):
+        pg.Target("docker", "c1", DB, "postgres", None, timeout=timeout, lock_timeout=lock_timeout)
+
+
 # Recorded from psql 15.18 (-t -A) answering facts_query() in the reference stack's database.
 RECORDED_FACTS = [
     (None, '{"server_version" : "15.18 (Debian 15.18-0+deb12u1)", "row_counts" : { "alembic_version" : 1, "jobs" : 5 }, '
@@ -730,21 +829,20 @@ RECORDED_FACTS = [
 ]
 
 
+def app_of(argv):
+    return argv[argv.index("-e") + 1].split("=", 1)[1]
+
+
 @pytest.mark.parametrize("tables, answer, expected", RECORDED_FACTS)
 def test_facts_from_recorded_psql_output(monkeypatch, tables, answer, expected):
-    seen = []
-
-    def fake_run(argv, input=None, **_kwargs):  # pylint: disable=redefined-builtin
-        seen.append((argv, input))
-        return subprocess.CompletedProcess(argv, 0, answer.encode(), b"")
-
-    monkeypatch.setattr(pg.subprocess, "run", fake_run)
+    seen = record_clients(monkeypatch, answer)
     target = pg.Target("docker", "c1", DB, "postgres", "s3cret")
     assert pg.facts(target, tables) == expected
     assert len(seen) == 1
     argv, stdin = seen[0]
-    assert argv == ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-X", "-q", "-t", "-A", "-v",
-                    "ON_ERROR_STOP=1", "-c", pg.facts_query(tables), "-h", "127.0.0.1", "-U", "postgres", "-d", DB]
+    assert re.fullmatch(r"aiwfe-rollback-[0-9a-f]{12}", app_of(argv))
+    assert argv == target.exec_argv(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", pg.facts_query(tables)],
+                                    app=app_of(argv))
     assert stdin == b"s3cret\n" and "s3cret" not in " ".join(argv)
 
 
@@ -764,16 +862,13 @@ def test_facts_refuses_names_that_are_not_plain_identifiers(tables):
 
 
 def test_facts_refuses_an_answer_that_is_not_json(monkeypatch):
-    monkeypatch.setattr(pg.subprocess, "run", lambda argv, **_kw: subprocess.CompletedProcess(argv, 0, b"15.18\n", b""))
+    record_clients(monkeypatch, "15.18\n")
     with pytest.raises(pg.PostgresError, match="not the JSON object asked for"):
         pg.facts(pg.Target("docker", "c1", DB, "postgres", None))
 
 
 def test_psql_errors_never_show_the_password(monkeypatch):
-    def fake_run(argv, **_kwargs):
-        return subprocess.CompletedProcess(argv, 2, b"", b"FATAL: password s3cret rejected\n")
-
-    monkeypatch.setattr(pg.subprocess, "run", fake_run)
+    record_clients(monkeypatch, rc=2, err=b"FATAL: password s3cret rejected\n")
     with pytest.raises(pg.PostgresError) as err:
         pg.psql(pg.Target("docker", "c1", DB, "postgres", "s3cret"), "SELECT 1")
     assert str(err.value) == "psql failed (rc=2): FATAL: password ******** rejected"
@@ -781,26 +876,19 @@ def test_psql_errors_never_show_the_password(monkeypatch):
 
 # --- the statements of the restore by swap (connected to the maintenance database) -----------------------------
 
-PSQL = ["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
-ON_POSTGRES = ["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"]
+PSQL = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1"]
 
 
 def record_psql(monkeypatch, answer=""):
-    seen = []
-
-    def fake_run(argv, input=None, **_kwargs):  # pylint: disable=redefined-builtin
-        seen.append((argv, input))
-        return subprocess.CompletedProcess(argv, 0, answer.encode(), b"")
-
-    monkeypatch.setattr(pg.subprocess, "run", fake_run)
-    return seen
+    return record_clients(monkeypatch, answer)
 
 
 def commands(argv):
     """The -c statements of a psql argv, checking it connects to the maintenance database with the password on stdin."""
-    assert argv[:len(PSQL)] == PSQL and argv[-len(ON_POSTGRES):] == ON_POSTGRES
-    middle = argv[len(PSQL):-len(ON_POSTGRES)]
-    assert middle[::2] == ["-c"] * (len(middle) // 2)
+    client = argv[argv.index("sh") + 4:]
+    assert argv == TARGET.on("postgres").exec_argv(client[:-6], app=app_of(argv))
+    middle = client[len(PSQL):-6]
+    assert client[:len(PSQL)] == PSQL and middle[::2] == ["-c"] * (len(middle) // 2)
     return middle[1::2]
 
 
@@ -901,21 +989,11 @@ def test_quote_name_doubles_quotes():
 
 
 def test_restore_into_argv(monkeypatch, tmp_path):
-    seen = []
-
-    class Proc:
-        def __init__(self, argv, **_kwargs):
-            seen.append(argv)
-            self.stdin = open(os.devnull, "wb")  # pylint: disable=consider-using-with
-            self.stdout = open(os.devnull, "rb")  # pylint: disable=consider-using-with
-            self.stderr = open(os.devnull, "rb")  # pylint: disable=consider-using-with
-
-        def wait(self):
-            return 0
-
+    seen = record_clients(monkeypatch)
     dump_path = tmp_path / "d.dump"
     dump_path.write_bytes(b"PGDMP")
-    monkeypatch.setattr(pg.subprocess, "Popen", Proc)
     pg.restore_into(TARGET.on("x_restore_1"), str(dump_path))
-    assert seen == [["docker", "exec", "-i", "c1", "sh", "-c", pg.WITH_PASSWORD, "sh", "pg_restore", "--single-transaction",
-                     "--exit-on-error", "--no-owner", "-h", "127.0.0.1", "-U", "postgres", "-d", "x_restore_1"]]
+    (argv, stdin), = seen
+    assert argv == TARGET.on("x_restore_1").exec_argv(["pg_restore", "--single-transaction", "--exit-on-error", "--no-owner"],
+                                                      app=app_of(argv))
+    assert stdin == b"s3cret\nPGDMP"
