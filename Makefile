@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: help setup images demo test bench sanity units lint molecule engine20 build clean
+.PHONY: help setup images demo test bench sanity units lint molecule chaos engine20 build clean
 
 help:
 	@echo "make demo   - set up, deploy the reference stack, break it, roll it back (local inventory)"
@@ -14,6 +14,7 @@ help:
 	@echo "             AIWFE_BENCH_ONLY=db|rollback make bench - one part (rollback: time to recovery vs runbook section 1)"
 	@echo "make setup  - only the set-up (idempotent; every other target runs it)"
 	@echo "make sanity|units|lint|build|molecule - one test stage"
+	@echo "make chaos  - the fault-injection scenarios alone (chaos, migration_faults; part of make molecule)"
 	@echo "make engine20 - the quick rollback on Debian 12's Docker 20.10 alone (part of make molecule; docs/engines.md)"
 	@echo "make clean  - remove the reference stack containers of the demo (keeps volumes), build/ and .cache/"
 
@@ -32,7 +33,7 @@ test: setup
 bench: setup
 	@$(VENV)/bin/python scripts/bench.py
 
-sanity units lint build molecule engine20: setup
+sanity units lint build molecule chaos engine20: setup
 	@bash scripts/test.sh $@
 
 clean:

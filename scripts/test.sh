@@ -72,7 +72,9 @@ stage_build() {
 # (AIWFE_IMAGE_REPO in its molecule.yml). The base images are built once before the lanes start, so the lanes
 # never build the same tag at the same time. AIWFE_MOLECULE_LANES=1 runs them one after another.
 # engine_20 (Docker 20.10, started beside the machine's engine) runs last in lane B.
-MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup alembic_rollback migration_faults)
+MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup alembic_rollback migration_faults chaos)
+# The fault-injection suite (make chaos; README "Faults survived"): part of the molecule stage, or on its own.
+CHAOS_SCENARIOS=(chaos migration_faults)
 
 # --- Debian 12's own Docker 20.10 for the scenario engine_20 (docs/engines.md) ---
 # The machine's engine is 26 (make setup); the collection must keep working on 20.10. That engine runs beside it on
@@ -218,6 +220,13 @@ stage_molecule() {
   return $rc
 }
 
+# The fault-injection scenarios alone (make chaos).
+stage_chaos() {
+  drop_stale_copy
+  "$ROOT/examples/reference_stack/build-images.sh" || return 1
+  run_scenarios "${CHAOS_SCENARIOS[@]}"
+}
+
 # The scenario engine_20 alone (make engine20): Debian 12's 20.10 engine, the quick rollback on it, engine stopped.
 stage_engine20() {
   local why rc=0
@@ -234,7 +243,7 @@ stage_engine20() {
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(sanity units lint build molecule)
 for s in "${stages[@]}"; do
-  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build molecule engine20)"
+  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build molecule chaos engine20)"
   run_stage "$s" "stage_$s"
 done
 

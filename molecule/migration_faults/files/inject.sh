@@ -12,6 +12,9 @@
 #   begun and not committed - the database container is killed (`docker kill`, SIGKILL). The playbook is then left to
 #   fail by itself. The database is started again (by its restart policy when Docker applies it, else `docker start`,
 #   as the operator would) and waited for.
+# MODE kill-db-blocked: the same, but the session holds documents in ACCESS EXCLUSIVE mode, so any reader of it waits
+#   (a backup's dump, a restore's dump of the state it replaces): once any other session of the database waits on a
+#   lock, the database container is killed (molecule/chaos).
 # MODE interrupt: polls the database's alembic_version every 50 ms; the moment it reads 0004 (the downgrade committed)
 #   the playbook's whole process group is killed (SIGKILL), before the engine starts the target release. What the
 #   api containers were at that moment is recorded.
@@ -78,10 +81,17 @@ wait_playbook() {  # seconds: sets rc to the playbook's exit status (killed afte
 }
 
 case "$mode" in
-kill-db)
-  # The reader: a long transaction that has read documents (ACCESS SHARE lock until it ends).
+kill-db|kill-db-blocked)
+  if [ "$mode" = kill-db ]; then
+    # The reader: a long transaction that has read documents (ACCESS SHARE lock until it ends); the downgrade waits.
+    hold="SELECT count(*) FROM documents" waiter="application_name = 'alembic'"
+  else
+    # A session holding documents in ACCESS EXCLUSIVE mode (as a long migration would): whatever the run reads of the
+    # database (a dump, its row counts) waits for it.
+    hold="LOCK TABLE documents IN ACCESS EXCLUSIVE MODE" waiter="application_name <> 'fault-reader' AND datname = '$dbname'"
+  fi
   docker exec -u postgres -e PGAPPNAME=fault-reader "$db" psql -d "$dbname" -XAtq \
-    -c "BEGIN; SELECT count(*) FROM documents; SELECT pg_sleep(600); COMMIT;" >/dev/null 2>&1 &
+    -c "BEGIN; $hold; SELECT pg_sleep(600); COMMIT;" >/dev/null 2>&1 &
   blocker=$!
   for _ in $(seq 1 100); do
     [ "$(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
@@ -94,7 +104,7 @@ kill-db)
   while [ $SECONDS -lt $deadline ] && kill -0 "$pb" 2>/dev/null; do
     waiting=$(sql "SELECT pid || ' ' || coalesce(to_char(xact_start, 'HH24:MI:SS.MS'), '-') || ' ' || wait_event_type
                           || ' ' || left(regexp_replace(query, '\s+', ' ', 'g'), 120)
-                   FROM pg_stat_activity WHERE application_name = 'alembic' AND wait_event_type = 'Lock'")
+                   FROM pg_stat_activity WHERE $waiter AND wait_event_type = 'Lock'")
     if [ -n "$waiting" ]; then
       oneoff=$(oneoff_containers | paste -sd' ' -)
       break
