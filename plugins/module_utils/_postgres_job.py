@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import os
 import re
-import signal
 import socket
 import time
 import typing as t
@@ -24,7 +23,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._archive import DUM
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import database_target
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import (
-    ArtifactError, fresh_name, fresh_stamp, iso, publish, read_json, stamp, utc_now, write_json_atomic)
+    ArtifactError, JournalError, StepJournal, failpoint, fresh_name, fresh_stamp, iso, publish, stamp, utc_now)
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service, sha256_file
 
@@ -61,7 +60,6 @@ def verify_dump(target: pg.Target, path: str, manifest: dict[str, t.Any]) -> Non
 JOURNAL = "db-restore.json"
 # Test-only fault injection: when the module's environment sets it to a step's name, the process kills itself
 # (SIGKILL, as a crash would) right after that step. Steps: created, restored, refused, renamed, swapped, allowed.
-FAILPOINT_ENV = "AIWFE_ROLLBACK_FAILPOINT"
 RESTORING, SWAPPING, SWAPPED, DONE, REVERTED = "restoring", "swapping", "swapped", "done", "reverted"
 FINAL = (DONE, REVERTED)
 KEEP_FINISHED_ENTRIES = 20
@@ -80,12 +78,6 @@ class RestoreFailed(Exception):
         self.report = report
         self.changed = changed
         self.details = details
-
-
-def failpoint(step: str) -> None:
-    """Test-only: die like a crash right after ``step`` when FAILPOINT_ENV names it (see the scenario postgres_dump)."""
-    if os.environ.get(FAILPOINT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def swap_names(database: str, when: datetime.datetime) -> tuple[str, str]:
@@ -109,44 +101,24 @@ def differs(found: dict[str, t.Any], expected: dict[str, t.Any]) -> str:
             f"{expected['alembic_revision']} and {expected['row_counts']}")
 
 
-class Journal:
-    """<journal_dir>/db-restore.json (0600, written atomically): one entry per restore by swap, with its state and
-    every step. A re-run reads it to finish or revert a swap a crash interrupted; retention reads it to know which
+class Journal(StepJournal):
+    """<journal_dir>/db-restore.json (_files.StepJournal, key ``swaps``): one entry per restore by swap, with its state
+    and every step. A re-run reads it to finish or revert a swap a crash interrupted; retention reads it to know which
     kept databases belong to a completed swap."""
 
     def __init__(self, directory: str) -> None:
-        self.path = os.path.join(directory, JOURNAL)
-        data = read_json(self.path)
-        if data is None and os.path.lexists(self.path):
-            raise pg.PostgresError(f"the restore journal {self.path} is unreadable: nothing was changed; compare it with "
-                                   "the server's databases (<db>, <db>_restore_*, <db>_pre_restore_*) and move it aside")
-        if data is not None and not (isinstance(data, dict) and isinstance(data.get("swaps"), list)):
-            raise pg.PostgresError(f"the restore journal {self.path} is not one this collection wrote: nothing was changed")
-        self.data = data or {"version": 1, "swaps": []}
+        try:
+            super().__init__(os.path.join(directory, JOURNAL), FINAL, key="swaps", keep_finished=KEEP_FINISHED_ENTRIES,
+                             forgettable=lambda e: e.get("state") == REVERTED or bool(e.get("dropped")))
+        except JournalError as exc:
+            raise pg.PostgresError(f"{exc}: nothing was changed; compare it with the server's databases (<db>, "
+                                   "<db>_restore_*, <db>_pre_restore_*) and move it aside") from exc
 
     def entries(self, database: str) -> list[dict[str, t.Any]]:
-        return [e for e in self.data["swaps"] if isinstance(e, dict) and e.get("database") == database]
+        return [e for e in self.all_entries if e.get("database") == database]
 
-    def pending(self) -> list[dict[str, t.Any]]:
-        return [e for e in self.data["swaps"] if isinstance(e, dict) and e.get("state") not in FINAL]
-
-    def save(self) -> None:
-        swaps = self.data["swaps"]
-        finished = [e for e in swaps if e.get("state") in FINAL and (e.get("state") == REVERTED or e.get("dropped"))]
-        for old in finished[:-KEEP_FINISHED_ENTRIES]:
-            swaps.remove(old)
-        write_json_atomic(self.path, self.data)
-
-    def begin(self, **entry: t.Any) -> dict[str, t.Any]:
-        entry.update(state=RESTORING, started=iso(), steps=[{"step": RESTORING, "at": iso()}])
-        self.data["swaps"].append(entry)
-        self.save()
-        return entry
-
-    def step(self, entry: dict[str, t.Any], state: str, **extra: t.Any) -> None:
-        entry.update(extra, state=state)
-        entry["steps"].append({"step": state, "at": iso()})
-        self.save()
+    def begin(self, state: str = RESTORING, **entry: t.Any) -> dict[str, t.Any]:
+        return super().begin(state, **entry)
 
 
 def _drop_restore_database(target: pg.Target, journal: Journal, entry: dict[str, t.Any], why: str) -> None:

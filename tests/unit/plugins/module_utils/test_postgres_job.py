@@ -360,17 +360,22 @@ def test_restore_sequence(tmp_path, project, monkeypatch):
     assert not [n for n in os.listdir(tmp_path / "ledger" / "p") if n.startswith(".tmp-")]
 
 
-def test_the_first_databases_call_follows_the_stop(tmp_path, project, monkeypatch):
-    """Order of the docker side and the database side: check the dump, stop, then everything else."""
-    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
-    order = []
-    docker = FakeCompose()
-    real = docker.__call__
+def recording_compose(order):
+    """A FakeCompose that appends "stop" / "start" to ``order`` for each compose stop and start."""
+    real = FakeCompose().__call__
 
     def recording(argv, **kwargs):
         if "stop" in argv or "start" in argv:
             order.append("stop" if "stop" in argv else "start")
         return real(argv, **kwargs)
+    return recording
+
+
+def test_the_first_databases_call_follows_the_stop(tmp_path, project, monkeypatch):
+    """Order of the docker side and the database side: check the dump, stop, then everything else."""
+    server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
+    order = []
+    recording = recording_compose(order)
 
     def databases(_target, seen=server.databases):
         order.append("databases")
@@ -386,13 +391,7 @@ def test_the_writers_stop_before_the_dump_of_the_state_before(tmp_path, project,
     so the stop comes first, the dump after it, the restore after that, the start last."""
     server, _made = dump_then_upgrade(tmp_path, project, monkeypatch)
     order = []
-    docker = FakeCompose()
-    real = docker.__call__
-
-    def recording(argv, **kwargs):
-        if "stop" in argv or "start" in argv:
-            order.append("stop" if "stop" in argv else "start")
-        return real(argv, **kwargs)
+    recording = recording_compose(order)
 
     def dump(target, tmp, seen=server.dump):
         order.append("dump of the state before")
