@@ -7,7 +7,14 @@
 from __future__ import annotations
 
 import json
+import time
 import typing as t
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
+from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
 
 Fetch = t.Callable[[str, t.Dict[str, t.Any]], t.Tuple[int, str]]
 
@@ -106,3 +113,68 @@ def report_line(res: dict[str, t.Any]) -> str:
     if res.get("problems"):
         parts.append("problems: " + "; ".join(res["problems"]))
     return " ".join(parts)
+
+
+# --- the module's run (aiwfe.rollback.stack_health) -------------------------------------------------------------------
+
+def fetch(url: str, timeout: float, validate_certs: bool = True, ca_path: str | None = None) -> tuple[int, str]:
+    """(status, body) of a GET; status 0 and the error text when nothing answered."""
+    try:
+        resp = open_url(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none")
+        return resp.getcode(), resp.read().decode("utf-8", "replace")
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        code = getattr(exc, "code", 0) or 0
+        body = ""
+        if hasattr(exc, "read"):
+            try:
+                body = exc.read().decode("utf-8", "replace")
+            except Exception:  # pylint: disable=broad-exception-caught
+                body = ""
+        return int(code), body or str(exc)
+
+
+def probe(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any]) -> tuple[dict, dict]:
+    """One look at every service (container, its /health on the published port) and every extra URL."""
+    containers = containers_by_service(cli, project)
+    services = {}
+    for name in params["services"] or sorted(containers):
+        container = containers.get(name)
+        http = None
+        port = published_port(container["publishers"], params["port"]) if container else None
+        if port:
+            http = fetch(f"http://127.0.0.1:{port}{params['path']}", params["request_timeout"])
+        services[name] = evaluate_service(name, container, http, params["expect"].get(name) or {})
+    urls = {}
+    for spec in params["urls"]:
+        http = fetch(spec["url"], params["request_timeout"], spec["validate_certs"], spec["ca_path"])
+        urls[spec["name"]] = evaluate_url(spec["name"], http, spec["status"])
+    return services, urls
+
+
+def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Probe until healthy or ``timeout`` seconds passed; the module's result, or JobFailed (with it) when unhealthy
+    and ``fail_on_unhealthy``."""
+    if params["timeout"] < 0 or params["interval"] <= 0:
+        raise JobFailed("timeout must be >= 0 and interval > 0")
+    start = time.monotonic()
+    try:
+        cli.engine_ok()
+        while True:
+            services, urls = probe(cli, project, params)
+            bad = failing(services) + failing(urls)
+            elapsed = round(time.monotonic() - start, 2)
+            if not bad or elapsed >= params["timeout"]:
+                break
+            time.sleep(params["interval"])
+    except DockerCliError as exc:
+        raise JobFailed.from_cli(exc) from exc
+    unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
+    result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls,
+              "elapsed": elapsed, "report": [report_line(r) for r in list(services.values()) + list(urls.values())],
+              "alembic_revision": alembic_revision(services), "project_name": project.name,
+              "compose_files": project.file_paths()}
+    if unknown and params["fail_on_unhealthy"]:
+        raise JobFailed(f"no container for service(s) {', '.join(unknown)} in project {project.name}", result)
+    if bad and params["fail_on_unhealthy"]:
+        raise JobFailed(f"unhealthy after {elapsed}s: {describe_failures(dict(services, **urls))}", result)
+    return result

@@ -148,103 +148,36 @@ elapsed:
   type: float
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, compose_project, docker_cli
-from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
-from ansible_collections.aiwfe.rollback.plugins.module_utils._health import (
-    alembic_revision, describe_failures, evaluate_service, evaluate_url, failing, published_port, report_line,
+from ansible_collections.aiwfe.rollback.plugins.module_utils._health import run
+from ansible_collections.aiwfe.rollback.plugins.module_utils._job import run_job
+
+ARGUMENT_SPEC = dict(
+    STACK_ARGS,
+    services={"type": "list", "elements": "str", "default": []},
+    port={"type": "int", "default": 8000},
+    path={"type": "str", "default": "/health"},
+    urls={"type": "list", "elements": "dict", "default": [], "options": {
+        "name": {"type": "str", "required": True},
+        "url": {"type": "str", "required": True},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "status": {"type": "int", "default": 200},
+    }},
+    expect={"type": "dict", "default": {}},
+    timeout={"type": "int", "default": 0},
+    interval={"type": "float", "default": 1.0},
+    request_timeout={"type": "float", "default": 3.0},
+    fail_on_unhealthy={"type": "bool", "default": True},
 )
-from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
-
-
-def fetch(url: str, timeout: float, validate_certs: bool = True, ca_path: str | None = None) -> tuple[int, str]:
-    """(status, body) of a GET; status 0 and the error text when nothing answered."""
-    try:
-        resp = open_url(url, timeout=timeout, validate_certs=validate_certs, ca_path=ca_path, follow_redirects="none")
-        return resp.getcode(), resp.read().decode("utf-8", "replace")
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        code = getattr(exc, "code", 0) or 0
-        body = ""
-        if hasattr(exc, "read"):
-            try:
-                body = exc.read().decode("utf-8", "replace")
-            except Exception:  # pylint: disable=broad-exception-caught
-                body = ""
-        return int(code), body or str(exc)
-
-
-def probe(module: AnsibleModule, cli, project) -> tuple[dict, dict]:
-    params = module.params
-    containers = containers_by_service(cli, project)
-    names = params["services"] or sorted(containers)
-    services = {}
-    for name in names:
-        container = containers.get(name)
-        http = None
-        port = published_port(container["publishers"], params["port"]) if container else None
-        if port:
-            http = fetch(f"http://127.0.0.1:{port}{params['path']}", params["request_timeout"])
-        services[name] = evaluate_service(name, container, http, params["expect"].get(name) or {})
-    urls = {}
-    for spec in params["urls"]:
-        http = fetch(spec["url"], params["request_timeout"], spec["validate_certs"], spec["ca_path"])
-        urls[spec["name"]] = evaluate_url(spec["name"], http, spec["status"])
-    return services, urls
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            STACK_ARGS,
-            services={"type": "list", "elements": "str", "default": []},
-            port={"type": "int", "default": 8000},
-            path={"type": "str", "default": "/health"},
-            urls={"type": "list", "elements": "dict", "default": [], "options": {
-                "name": {"type": "str", "required": True},
-                "url": {"type": "str", "required": True},
-                "validate_certs": {"type": "bool", "default": True},
-                "ca_path": {"type": "path"},
-                "status": {"type": "int", "default": 200},
-            }},
-            expect={"type": "dict", "default": {}},
-            timeout={"type": "int", "default": 0},
-            interval={"type": "float", "default": 1.0},
-            request_timeout={"type": "float", "default": 3.0},
-            fail_on_unhealthy={"type": "bool", "default": True},
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    if params["timeout"] < 0 or params["interval"] <= 0:
-        module.fail_json(msg="timeout must be >= 0 and interval > 0")
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     project = compose_project(module)
-    cli = docker_cli(module)
-    start = time.monotonic()
-    try:
-        cli.engine_ok()
-        while True:
-            services, urls = probe(module, cli, project)
-            bad = failing(services) + failing(urls)
-            elapsed = round(time.monotonic() - start, 2)
-            if not bad or elapsed >= params["timeout"]:
-                break
-            time.sleep(params["interval"])
-    except DockerCliError as exc:
-        module.fail_json(**exc.as_fail_kwargs())
-    unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
-    report = [report_line(r) for r in list(services.values()) + list(urls.values())]
-    result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls, "elapsed": elapsed,
-              "report": report, "alembic_revision": alembic_revision(services),
-              "project_name": project.name, "compose_files": project.file_paths()}
-    if unknown and params["fail_on_unhealthy"]:
-        module.fail_json(msg=f"no container for service(s) {', '.join(unknown)} in project {project.name}", **result)
-    if bad and params["fail_on_unhealthy"]:
-        module.fail_json(msg=f"unhealthy after {elapsed}s: {describe_failures(dict(services, **urls))}", **result)
-    module.exit_json(**result)
+    run_job(module, lambda: run(docker_cli(module), project, module.params))
 
 
 if __name__ == "__main__":
