@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 import time
 import typing as t
@@ -132,15 +131,12 @@ def count_rows(target: pg.Target, keys: t.Sequence[plan.CountKey]) -> dict[plan.
 
 def psql_script(target: pg.Target, sql: str, variables: dict[str, str]) -> None:
     """Run a script through psql's standard input, with psql variables (quoted by psql: :'name'), stopping at the
-    first error (the script's own transaction is then rolled back)."""
+    first error (the script's own transaction is then rolled back), under the target's timeout and lock_timeout
+    like every other client command."""
     client = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
     for name, value in variables.items():
         client += ["-v", f"{name}={value}"]
-    argv = target.exec_argv(client + ["-f", "-"], stdin=True)
-    proc = subprocess.run(argv, input=target.stdin_prefix() + sql.encode(), capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise pg.PostgresError(f"psql failed (rc={proc.returncode}): "
-                               f"{scrub(proc.stderr.decode('utf-8', 'replace'), target.password).strip()[-800:]}")
+    pg.run_client(target, client + ["-f", "-"], stdin=[sql.encode()])
 
 
 # --- the image ------------------------------------------------------------------------------------------------------

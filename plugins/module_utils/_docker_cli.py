@@ -38,6 +38,15 @@ def concurrently(calls: dict[str, t.Callable[[], t.Any]]) -> dict[str, t.Any]:
     return results
 
 
+# What the docker client says when the daemon does not answer (stopped, restarting, its socket gone).
+DAEMON_GONE = ("Cannot connect to the Docker daemon", "Is the docker daemon running", "error during connect")
+
+
+def daemon_gone(text: str) -> bool:
+    """True when a docker command's error says the daemon did not answer."""
+    return any(marker in text for marker in DAEMON_GONE)
+
+
 class DockerCliError(Exception):
     """A docker CLI call failed; carries what an operator needs to see."""
 
@@ -141,7 +150,12 @@ class DockerCli:
             kwargs["cwd"] = cwd
         rc, out, err = self.run_command(argv, **kwargs)
         if check and rc != 0:
-            raise DockerCliError(f"{what} failed (rc={rc}): {err.strip() or out.strip()}", cmd=argv, rc=rc, stderr=err)
+            detail = err.strip() or out.strip()
+            if daemon_gone(detail):
+                raise DockerCliError(f"{what} failed: the Docker daemon stopped answering ({detail[-400:]}); once "
+                                     "`docker info` answers again, run the same command again (it finds what this run "
+                                     "left and goes on from there)", cmd=argv, rc=rc, stderr=err)
+            raise DockerCliError(f"{what} failed (rc={rc}): {detail}", cmd=argv, rc=rc, stderr=err)
         return rc, out, err
 
     # --- compose -------------------------------------------------------------------------

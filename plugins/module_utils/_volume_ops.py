@@ -21,6 +21,11 @@ RESTORE_LABEL = "org.aiwfe.rollback=restore"
 # The restores' journal, <journal_dir>/volume-restore.json: one entry per restore, its state and every step.
 JOURNAL = "volume-restore.json"
 RESTORING, SWAPPING, SWAPPED, DONE, REVERTED = "restoring", "swapping", "swapped", "done", "reverted"
+# The backups that stopped a volume's users, <journal_dir>/volume-backup.json: an entry is written before they are
+# stopped and marked done once they run again, so a run killed in between leaves it pending and the next run of the
+# module for that volume starts them (a SIGKILLed backup must not leave the database down).
+BACKUP_JOURNAL = "volume-backup.json"
+STOPPED = "stopped"
 # What Docker accepts as a volume name (its own rule); anything else - an option, a path - is refused before use.
 VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,200}$")
 
@@ -30,6 +35,11 @@ def swap_journal(journal_dir: str) -> StepJournal:
     (the newest 20 kept) once nothing of them is left: reverted, or their kept volume removed by retention."""
     return StepJournal(os.path.join(journal_dir, JOURNAL), (DONE, REVERTED),
                        forgettable=lambda entry: entry.get("state") == REVERTED or bool(entry.get("removed")))
+
+
+def stop_journal(journal_dir: str) -> StepJournal:
+    """The journal of the containers backups stopped (raises _files.JournalError when unreadable)."""
+    return StepJournal(os.path.join(journal_dir, BACKUP_JOURNAL), (DONE,), key="backups")
 
 
 def check_volume_name(name: t.Any, where: str) -> str:

@@ -29,8 +29,8 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import (
     VolumeError, Watchdog, compressor, create_archive, timed, tool_versions, verify_archive,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._volume_ops import (
-    DONE, RESTORING, REVERTED, SWAPPED, SWAPPING, check_volume_name, contents_line, create_volume, finish_swap,
-    readable, remove_helper, remove_volume, start_containers, stop_containers, swap, swap_journal, tar_argv,
+    DONE, RESTORING, REVERTED, STOPPED, SWAPPED, SWAPPING, check_volume_name, contents_line, create_volume, finish_swap,
+    readable, remove_helper, remove_volume, start_containers, stop_containers, stop_journal, swap, swap_journal, tar_argv,
     volume_info, volume_users,
 )
 
@@ -151,6 +151,7 @@ class VolumeBackup:
         direct = params["access"] != "helper" and readable(mountpoint)
         if params["access"] == "direct" and not direct:
             self.fail(f"cannot read {mountpoint} directly: run on the Docker host as root, or use access: helper")
+        self.start_stopped(volume)
         name = fresh_name(directory, lambda when: archive_name(volume, when, kind))
         final = os.path.join(directory, name)
         self.result.update(archive=final, access="direct" if direct else "helper")
@@ -175,6 +176,8 @@ class VolumeBackup:
         """Fill ``tmp`` with the archive, the volume's users stopped meanwhile (and started again however it ends: the
         watchdog stops tar and the compressor after O(timeout)); returns its manifest."""
         params = self.params
+        journal = self.backup_journal() if users else None
+        entry = journal.begin(STOPPED, volume=params["volume"], users=users) if journal else {}
         stop_containers(self.cli, users)
         self.result["stopped"] = users
         try:
@@ -183,6 +186,8 @@ class VolumeBackup:
                     create_archive, argv, compressor(kind, params["level"]), tmp, watchdog)
         finally:
             start_containers(self.cli, users)
+            if journal:
+                journal.step(entry, DONE)
         return {
             "format": 1, "archive": os.path.basename(self.result["archive"]), "volume": params["volume"], "sha256": sha,
             "archive_bytes": os.path.getsize(tmp), "members": stats.as_dict(), "compression": kind, "level": params["level"],
@@ -221,6 +226,7 @@ class VolumeBackup:
         elif self.recover(journal, volume, manifest.get("sha256")):
             self.prune_kept(journal, volume)
             return
+        self.start_stopped(volume)
         info = volume_info(self.cli, volume)
         if info is not None and (info.get("Driver") != "local" or info.get("Options")):
             self.fail(f"volume {volume} uses driver {info.get('Driver')} with options {info.get('Options')}: only plain local volumes can be swapped")
@@ -277,6 +283,34 @@ class VolumeBackup:
         except (JournalError, OSError) as exc:
             self.fail(f"{exc}: nothing was changed; compare it with the volumes (docker volume ls: <volume>-restore-*, "
                       "<volume>-pre-restore-*) and move it aside")
+
+    def backup_journal(self) -> StepJournal:
+        try:
+            return stop_journal(self.params["journal_dir"])
+        except (JournalError, OSError) as exc:
+            self.fail(f"{exc}: nothing was changed; it records containers a backup stopped - start those that should "
+                      "run (docker ps -a) and move it aside")
+
+    def start_stopped(self, volume: str) -> None:
+        """Start the containers an earlier backup of ``volume`` stopped and was killed before it started them again
+        (its journal entry is still pending); in check mode only say which."""
+        journal = self.backup_journal()
+        pending = journal.pending(volume=volume)
+        users = sorted({name for entry in pending for name in entry.get("users") or []})
+        if not users:
+            return
+        self.result["restarted"] = users
+        self.result["changed"] = True
+        if self.check_mode:
+            return
+        try:
+            start_containers(self.cli, users)
+        except DockerCliError as exc:
+            self.fail(f"an earlier backup of {volume} was interrupted with {', '.join(users)} stopped, and starting them "
+                      f"failed: {exc.msg}; start them by hand (docker start {' '.join(users)}), then run again",
+                      cmd=exc.cmd, rc=exc.rc, stderr=exc.stderr)
+        for entry in pending:
+            journal.step(entry, DONE, restarted_by_a_later_run=True)
 
     def start_after_failure(self, users: list[str]) -> None:
         try:

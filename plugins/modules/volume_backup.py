@@ -121,8 +121,11 @@ options:
     default: 3600
   journal_dir:
     description:
-      - Directory of the restores' journal C(volume-restore.json) (created mode 0700). Every restore of a volume on
-        this host must use the same one, so that a re-run finds what a killed restore left.
+      - Directory of the restores' journal C(volume-restore.json) and of C(volume-backup.json), which records the
+        containers a V(backup) with O(stop_containers) stopped until it started them again (created mode 0700).
+      - Every run on this host must use the same one, so that a re-run finds what a killed run left - a restore to
+        finish or revert, containers a killed backup left stopped (a V(backup) or V(restore) of that volume starts
+        them first, RV(restarted)).
     type: path
     default: /var/lib/aiwfe-rollback
   keep_pre_restore:
@@ -194,6 +197,11 @@ volume:
 pruned:
   description: Archives deleted (or, in check mode, that would be).
   returned: always
+  type: list
+  elements: str
+restarted:
+  description: Containers an earlier, interrupted backup of the volume had stopped, started again by this run.
+  returned: when there were any
   type: list
   elements: str
 kept_volume:

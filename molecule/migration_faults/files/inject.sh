@@ -16,8 +16,12 @@
 #   (a backup's dump, a restore's dump of the state it replaces): once any other session of the database waits on a
 #   lock, the database container is killed (molecule/chaos).
 # MODE interrupt: polls the database's alembic_version every 50 ms; the moment it reads 0004 (the downgrade committed)
-#   the playbook's whole process group is killed (SIGKILL), before the engine starts the target release. What the
+#   the whole run is killed (SIGKILL, kill_run: the playbook and its workers' sessions, the module's included), before
+#   the engine starts the target release. What the
 #   api containers were at that moment is recorded.
+# MODE kill-in-tar: the moment a tar process whose command line holds INJECT_PATTERN (environment) runs - the tar of a
+#   volume backup, its containers stopped meanwhile - the whole run is killed (SIGKILL, kill_run); the project's
+#   container states at that moment are recorded (molecule/chaos).
 # Every background process is waited for or killed before the script ends; nothing outside PROJECT is touched.
 set -euo pipefail
 
@@ -69,6 +73,14 @@ start_playbook() {
   setsid "$@" >"$log" 2>&1 </dev/null &
   pb=$!
   started=$(stamp)
+}
+
+# SIGKILL the whole run: ansible-playbook's process group and the sessions of its workers (each Ansible worker
+# process starts a session of its own, in which the module and what it runs live), as a crash would end them.
+kill_run() {
+  local worker
+  for worker in $(pgrep -P "$pb"); do pkill -KILL -s "$worker" || true; done
+  kill -KILL -- "-$pb" 2>/dev/null || true
 }
 
 wait_playbook() {  # seconds: sets rc to the playbook's exit status (killed after the timeout: 137)
@@ -147,7 +159,7 @@ interrupt)
   while [ $SECONDS -lt $deadline ] && kill -0 "$pb" 2>/dev/null; do
     revision=$(sql "SELECT string_agg(version_num, ',') FROM alembic_version")
     if [ "$revision" = 0004 ]; then
-      kill -KILL -- "-$pb"
+      kill_run
       killed_at=$(stamp)
       api_at_kill=$(api_containers | paste -sd',' -)
       break
@@ -162,8 +174,31 @@ interrupt)
     '{mode: $mode, rc: ($rc | tonumber), started: $started, killed_at: $killed_at, revision_at_kill: $revision_at_kill,
       api_at_kill: $api_at_kill, api_after: $api_after, states_after: $states, oneoff_after: $oneoff_after}'
   ;;
+kill-in-tar)
+  tar_matching() {  # the tar processes whose command line holds INJECT_PATTERN: "pid args" lines
+    pgrep -a -x tar | grep -F -- "$INJECT_PATTERN" || true
+  }
+  start_playbook "$@"
+  killed_at="" states_at_kill="" matched=""
+  deadline=$((SECONDS + 240))
+  while [ $SECONDS -lt $deadline ] && kill -0 "$pb" 2>/dev/null; do
+    matched=$(tar_matching)
+    if [ -n "$matched" ]; then
+      kill_run
+      killed_at=$(stamp)
+      states_at_kill=$(states)
+      break
+    fi
+    sleep 0.02
+  done
+  wait_playbook 30
+  jq -n --arg mode "$mode" --arg rc "$rc" --arg started "$started" --arg killed_at "$killed_at" \
+    --arg states_at_kill "$states_at_kill" --arg states "$(states)" --arg alive "$(tar_matching)" \
+    '{mode: $mode, rc: ($rc | tonumber), started: $started, killed_at: $killed_at, states_at_kill: $states_at_kill,
+      states_after: $states, matching_after: $alive}'
+  ;;
 *)
-  echo "unknown mode $mode (kill-db, interrupt)" >&2
+  echo "unknown mode $mode (kill-db, kill-db-blocked, interrupt, kill-in-tar)" >&2
   exit 2
   ;;
 esac

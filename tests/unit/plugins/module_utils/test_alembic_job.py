@@ -146,11 +146,12 @@ class Engine:
             handle.write(data)
         return hashlib.sha256(data).hexdigest()
 
-    def script(self, argv, **kwargs):
-        self.scripts.append((argv, kwargs["input"]))
+    def script(self, target, client, stdin=(), **_kwargs):
+        assert target.password == PASSWORD and target.container == "db1" and target.timeout > 0
+        self.scripts.append((client, b"".join(stdin)))
         self.steps.append("stamp")
-        self.revision = next((a.split("=", 1)[1] for a in argv if a.startswith("rev=")), None)
-        return type("Proc", (), {"returncode": 0, "stderr": b"", "stdout": b""})()
+        self.revision = next((a.split("=", 1)[1] for a in client if a.startswith("rev=")), None)
+        return ""
 
 
 @pytest.fixture(name="engine")
@@ -163,7 +164,7 @@ def fixture_engine(monkeypatch):
     monkeypatch.setattr(pg, "dump_with_facts", lambda target, tmp: (pg.dump(target, tmp), engine.facts(target)))
     monkeypatch.setattr(pg, "check_dump", lambda target, path: 42)
     monkeypatch.setattr(pg, "client_version", lambda target: "pg_dump (PostgreSQL) 15.18")
-    monkeypatch.setattr(job.subprocess, "run", engine.script)
+    monkeypatch.setattr(pg, "run_client", engine.script)
     return engine
 
 
@@ -362,10 +363,9 @@ def test_stamp_rewrites_the_version_table_in_one_transaction_and_warns(capsys, s
     assert result["changed"] is True and result["to_revision"] == "0004" and result["strategy"] == "stamp"
     assert engine.steps == ["dump", "stamp"]
     (argv, stdin), = engine.scripts
-    assert argv == ["docker", "exec", "-i", "db1", "sh", "-c", pg.WITH_PASSWORD, "sh", "psql", "-X", "-q", "-v",
-                    "ON_ERROR_STOP=1", "-v", "rev=0004", "-f", "-", "-h", "127.0.0.1", "-U", "postgres", "-d",
-                    "ai_workflow_engine"]
-    assert stdin == (PASSWORD + "\n").encode() + job.STAMP_SQL.encode()
+    # run_client: under the target's timeout and lock_timeout, the password line before the script (test_postgres_client)
+    assert argv == ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", "rev=0004", "-f", "-"]
+    assert stdin == job.STAMP_SQL.encode()
     assert "VALUES (:'rev')" in job.STAMP_SQL and job.STAMP_SQL.startswith("BEGIN;") and job.STAMP_SQL.endswith("COMMIT;\n")
     assert "rewrote only alembic_version (0005 -> 0004): no migration ran" in json.dumps(result["warnings"])
 

@@ -45,6 +45,18 @@ def test_cli_error_carries_command():
     assert err.value.as_fail_kwargs() == {"msg": "doing x failed (rc=1): boom", "cmd": ["docker", "x"], "rc": 1, "stderr": "boom"}
 
 
+@pytest.mark.parametrize("stderr", [
+    "Cannot connect to the Docker daemon at unix:///run/x.sock. Is the docker daemon running?",
+    "error during connect: Get \"http://%2Frun%2Fx.sock/v1.41/containers/json\": EOF",
+])
+def test_a_daemon_that_stopped_answering_is_named_with_what_to_do(stderr):
+    runner = cli.DockerCli(lambda argv, **kw: (1, "", stderr))
+    with pytest.raises(cli.DockerCliError) as err:
+        runner.run(["docker", "ps"], "docker ps")
+    assert err.value.msg.startswith("docker ps failed: the Docker daemon stopped answering (")
+    assert "once `docker info` answers again, run the same command again" in err.value.msg and err.value.rc == 1
+
+
 def _engine(objects):
     """A fake docker CLI that knows ``objects`` (ref -> inspect data) and records every argv."""
     calls = []

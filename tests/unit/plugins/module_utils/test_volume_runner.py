@@ -457,3 +457,28 @@ def test_check_mode_reports_an_interrupted_restore_and_changes_nothing(engine, m
     assert result["pending_swaps"] == [{"id": entry["id"], "state": "swapping", "action": "finish"}]
     assert engine.changing() == [] and journal(engine)["entries"][-1]["state"] == "swapping"
     assert not os.path.exists(engine.mountpoint(VOLUME))
+
+
+def test_containers_a_killed_backup_left_stopped_are_started_by_the_next_run(engine, monkeypatch):
+    def killed(_cli, _names):
+        raise SystemExit(-9)  # the run dies where the containers would have been started again
+    monkeypatch.setattr(runner, "start_containers", killed)
+    with pytest.raises(SystemExit):
+        run(engine, stop_containers=True)
+    monkeypatch.undo()
+    journal_file = os.path.join(os.path.dirname(engine.root), "journal", ops.BACKUP_JOURNAL)
+    assert [e["state"] for e in files.read_json(journal_file)["backups"]] == [ops.STOPPED]
+    engine.users, engine.calls = [], []  # app-1 is not running now
+    checked = run(engine, check_mode=True)
+    assert checked["restarted"] == ["app-1"] and checked["changed"] and engine.changing() == []
+    result = run(engine)
+    assert result["restarted"] == ["app-1"] and result["changed"]
+    assert engine.changing()[0] == ["start", "--", "app-1"]
+    assert [e["state"] for e in files.read_json(journal_file)["backups"]] == [ops.DONE]
+    engine.calls = []
+    assert "restarted" not in run(engine) and ["start", "--", "app-1"] not in engine.changing()
+
+
+def test_a_backup_that_stops_nothing_writes_no_journal(engine):
+    run(engine)
+    assert not os.path.exists(os.path.join(os.path.dirname(engine.root), "journal", ops.BACKUP_JOURNAL))
