@@ -245,7 +245,12 @@ class VolumeBackup:
         staging, kept = self.restore_volumes(volume, when)
         entry = journal.begin(RESTORING, id=when, volume=volume, staging_volume=staging, kept_volume=kept, archive=path,
                               sha256=manifest.get("sha256"))
-        staging_mp = create_volume(self.cli, staging)
+        try:
+            staging_mp = create_volume(self.cli, staging)
+        except DockerCliError as exc:
+            self.revert(journal, entry, exc.msg)
+            self.fail(f"cannot create the staging volume {staging} ({exc.msg}): nothing was changed", cmd=exc.cmd,
+                      rc=exc.rc, stderr=exc.stderr)
         if not os.access(staging_mp, os.W_OK):
             self.revert(journal, entry, "no direct access to the volume mountpoints")
             self.fail("restore needs direct access to volume mountpoints: run it on the Docker host as root; nothing was changed")

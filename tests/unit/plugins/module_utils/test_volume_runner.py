@@ -482,3 +482,14 @@ def test_containers_a_killed_backup_left_stopped_are_started_by_the_next_run(eng
 def test_a_backup_that_stops_nothing_writes_no_journal(engine):
     run(engine)
     assert not os.path.exists(os.path.join(os.path.dirname(engine.root), "journal", ops.BACKUP_JOURNAL))
+
+
+def test_a_staging_volume_the_engine_cannot_create_changes_nothing(engine):
+    backup = run(engine, stop_containers=True)["archive"]
+    engine.fail = {"create": "Error response from daemon: write metadata.db: no space left on device"}
+    engine.calls = []
+    with pytest.raises(JobFailed, match="cannot create the staging volume .*no space left on device.*nothing was changed"):
+        run(engine, state="restore", archive=backup, stop_containers=True)
+    assert [c for c in engine.changing() if c[0] != "volume" or c[1] != "create"] == []
+    journal = files.read_json(os.path.join(os.path.dirname(engine.root), "journal", ops.JOURNAL))
+    assert [e["state"] for e in journal["entries"]] == [ops.REVERTED]
