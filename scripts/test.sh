@@ -66,13 +66,16 @@ stage_build() {
   echo "built and installed $(basename "$out"/aiwfe-rollback-*.tar.gz); ansible-doc renders every module and role"
 }
 
-# Molecule runs in two lanes side by side (the scenarios spend most of their time waiting for containers, and
+# Molecule runs in three lanes side by side (the scenarios spend most of their time waiting for containers, and
 # this 2-core machine has CPU to spare then). Each scenario has its own project, ports, ledger and directories;
 # release_rollbacks, the only one that prunes an image, builds its app images under its own repository
 # (AIWFE_IMAGE_REPO in its molecule.yml). The base images are built once before the lanes start, so the lanes
-# never build the same tag at the same time. AIWFE_MOLECULE_LANES=1 runs them one after another.
-# engine_20 (Docker 20.10, started beside the machine's engine) runs last in lane B.
-MOLECULE_LANE_A=(release_rollbacks lock postgres_dump volume_backup alembic_rollback migration_faults chaos)
+# never build the same tag at the same time. Lanes A and B are listed; every other scenario runs in lane C, and
+# engine_20 (Docker 20.10, started beside the machine's engine) last in lane C. The lanes are balanced by the
+# scenarios' times in the last full run (the summary prints them). AIWFE_MOLECULE_LANES=1 runs them one after another.
+# chaos shares migration_faults' app images (AIWFE_IMAGE_REPO=aiwfe-fault): both stay in one lane, one after the other.
+MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos)
+MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock alembic_rollback)
 # The fault-injection suite (make chaos; README "Faults survived"): part of the molecule stage, or on its own.
 CHAOS_SCENARIOS=(chaos migration_faults)
 
@@ -134,7 +137,7 @@ engine20_start_background() {
 }
 
 stage_molecule() {
-  local scenario all=() lane_a=() lane_b=() rc=0
+  local scenario all=() lane_a=() lane_b=() lane_c=() rc=0
   drop_stale_copy
   # Every scenario directory; engine_20 last (its engine starts and takes its images while the others run).
   for scenario in molecule/*/; do
@@ -149,17 +152,27 @@ stage_molecule() {
     run_scenarios "${all[@]}" || rc=1
   else
     for scenario in "${all[@]}"; do
-      if [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario"); else lane_b+=("$scenario"); fi
+      if [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario")
+      elif [[ " ${MOLECULE_LANE_B[*]} " == *" $scenario "* ]]; then lane_b+=("$scenario")
+      else lane_c+=("$scenario"); fi
     done
     log "molecule lane A: ${lane_a[*]} (log: build/test-logs/molecule-lane-a.log)"
     log "molecule lane B: ${lane_b[*]} (log: build/test-logs/molecule-lane-b.log)"
-    run_scenarios "${lane_a[@]}" > "$LOGDIR/molecule-lane-a.log" 2>&1 &
+    log "molecule lane C: ${lane_c[*]} (log: build/test-logs/molecule-lane-c.log)"
+    local lane_start=$SECONDS
+    (run_scenarios "${lane_a[@]}"; rc_a=$?; echo "[aiwfe] lane A ended after $((SECONDS - lane_start)) s"; exit $rc_a) \
+      > "$LOGDIR/molecule-lane-a.log" 2>&1 &
     local pid_a=$!
-    run_scenarios "${lane_b[@]}" > "$LOGDIR/molecule-lane-b.log" 2>&1 || rc=1
+    (run_scenarios "${lane_b[@]}"; rc_b=$?; echo "[aiwfe] lane B ended after $((SECONDS - lane_start)) s"; exit $rc_b) \
+      > "$LOGDIR/molecule-lane-b.log" 2>&1 &
+    local pid_b=$!
+    (run_scenarios "${lane_c[@]}"; rc_c=$?; echo "[aiwfe] lane C ended after $((SECONDS - lane_start)) s"; exit $rc_c) \
+      > "$LOGDIR/molecule-lane-c.log" 2>&1 || rc=1
     wait "$pid_a" || rc=1
-    # Both lanes' output, one after the other, for the CI log.
-    cat "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
-    grep -h '^\[aiwfe\] scenario ' "$LOGDIR/molecule-lane-a.log" "$LOGDIR/molecule-lane-b.log"
+    wait "$pid_b" || rc=1
+    # The lanes' output, one after the other, for the CI log.
+    cat "$LOGDIR"/molecule-lane-{a,b,c}.log
+    grep -h -e '^\[aiwfe\] scenario ' -e '^\[aiwfe\] lane ' "$LOGDIR"/molecule-lane-{a,b,c}.log
   fi
   if [ -n "${E20_UP_PID:-}" ]; then
     wait "$E20_UP_PID" || true
