@@ -22,7 +22,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    file_changes, parse_pin, plan_quick, render_pin, services_to_start,
+    bind_changes, bind_sources, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import (
     DEFAULT_HASH_FILES, configured_images, containers_by_service, git_state, hash_files, state_of,
@@ -94,25 +94,42 @@ def observe(cli: DockerCli, project: ComposeProject, ledger_dir: str) -> dict[st
     return seen
 
 
+def changed_under(cli: DockerCli, directory: str, commit: str | None, paths: t.Sequence[str]) -> list[str]:
+    """Tracked files under ``paths`` (relative to the work tree ``directory``) whose content differs between the
+    work tree and ``commit`` - what checking the commit out changes there. Empty when there is no commit, no path or
+    no git work tree. Reads only (git takes no optional lock, so it does not refresh the index)."""
+    if not commit or not paths:
+        return []
+    rc, out, _err = cli.run_command(["git", "--no-optional-locks", "-C", directory, "diff", "--relative", "--name-only",
+                                     "-z", commit, "--"] + [f":(literal){p}" for p in paths])
+    return sorted(name for name in out.split("\0") if name) if rc == 0 else []
+
+
 def plan(cli: DockerCli, project: ComposeProject, seen: dict[str, t.Any], request: Request,
          pin_before: str) -> tuple[dict[str, t.Any], dict[str, t.Any], dict[str, t.Any]]:
     """(target manifest, plan, configured images) for the request, from what ``observe`` saw."""
     target = select(seen["manifests"], request.release)
     wanted = {n: s.get("image_id") for n, s in (target.get("services") or {}).items() if s.get("image_id")}
     stack = project.with_pin(None)
+    target_commit = (target.get("git") or {}).get("commit")
+    mounts = bind_sources(seen["config"], project.directory)
     found = concurrently({
         "configured": lambda: configured_images(cli, stack, seen["config"]),
         "present": lambda: cli.inspect("image", sorted(set(wanted.values()))),
+        "bind_diff": lambda: changed_under(cli, project.directory, target_commit if seen["git"] else None,
+                                           sorted({p for paths in mounts.values() for p in paths})),
     })
     configured = found["configured"]
     gone = {n for n, image_id in wanted.items() if not found["present"].get(image_id)}
-    target_commit = (target.get("git") or {}).get("commit")
     at_commit = bool(target_commit) and (seen["git"] or {}).get("commit") == target_commit
     result = plan_quick(target, {n: c["image_id"] for n, c in configured.items()},
                         {n: c["image_id"] for n, c in seen["running"].items()}, request.services, parse_pin(pin_before),
                         gone=gone, rebuild_missing=request.rebuild_missing, at_target_commit=at_commit)
     result["files"] = file_changes(seen["files"], target.get("files") or {})
     result["at_target_commit"] = at_commit
+    # what a checkout of the target's commit changes in files bind-mounted into running services (acted on by the
+    # engine role after the checkout: compose does not restart a service for the content of a file it mounts)
+    result["bind_changes"] = bind_changes(mounts, found["bind_diff"], seen["running"])
     return target, result, configured
 
 

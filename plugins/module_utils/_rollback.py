@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import typing as t
 
 PIN_HEADER = ("# Written by aiwfe.rollback (quick rollback). It pins services to the images of a recorded release.\n"
@@ -99,6 +100,37 @@ def services_to_start(plan: dict[str, t.Any], running: dict[str, dict[str, t.Any
                 start.add(name)
                 grew = True
     return sorted(start)
+
+
+def bind_sources(config: dict[str, t.Any], project_dir: str) -> dict[str, list[str]]:
+    """Per service, the sources of its bind mounts that lie inside the deploy directory, relative to it (from
+    `docker compose config --format json`, whose sources are absolute). Files outside it are not the release's."""
+    root = os.path.normpath(project_dir)
+    found: dict[str, list[str]] = {}
+    for name, svc in (config.get("services") or {}).items():
+        for volume in svc.get("volumes") or []:
+            if not isinstance(volume, dict) or volume.get("type") != "bind" or not volume.get("source"):
+                continue
+            source = os.path.normpath(os.path.join(root, str(volume["source"])))
+            if source == root or source.startswith(root.rstrip(os.sep) + os.sep):
+                found.setdefault(name, []).append(os.path.relpath(source, root))
+    return {name: sorted(set(paths)) for name, paths in found.items()}
+
+
+def bind_changes(sources: dict[str, list[str]], changed: t.Iterable[str], running: dict[str, dict[str, t.Any]]) -> dict[str, list[str]]:
+    """The services whose running (or restart-looping) container has a bind mount covering a changed file (relative
+    paths): service -> those files. compose recreates a service for its image and its compose config, not for the
+    content of a file it mounts, so these keep serving the old file until they restart. A container that is not
+    running mounts the new file when it starts."""
+    paths = sorted(set(changed))
+    found = {}
+    for name, mounts in sorted(sources.items()):
+        if (running.get(name) or {}).get("state") not in ("running", "restarting"):
+            continue
+        hits = [p for p in paths if any(m == "." or p == m or p.startswith(m.rstrip("/") + "/") for m in mounts)]
+        if hits:
+            found[name] = hits
+    return found
 
 
 def file_changes(now: dict[str, str], target: dict[str, str]) -> dict[str, dict[str, str | None]]:

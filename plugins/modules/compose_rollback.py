@@ -148,6 +148,13 @@ plan:
     at_target_commit:
       description: Whether the deploy directory is checked out at the release's commit.
       type: bool
+    bind_changes:
+      description:
+        - Services whose running (or restarting) container bind-mounts, from inside the deploy directory, a tracked file
+          whose content differs from the release's commit - service -> those files. Checking the commit out changes
+          them, and compose does not restart a service for the content of a file it mounts; the engine role restarts
+          them after its checkout. Not acted on by this module.
+      type: dict
     start:
       description:
         - The services to bring up - image changed, container missing or stopped, or compose config hash different -

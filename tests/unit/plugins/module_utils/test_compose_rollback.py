@@ -387,3 +387,88 @@ def test_run_settles_only_what_it_started(stack):
     assert "settle" in result["seconds"]
     quiet = run(stack, FakeEngine(BAD_IDS), state="planned", settle=30)
     assert quiet["settled"] == "nothing started" and "settle" not in quiet["seconds"]
+
+
+# --- bind mounts: a checkout that changes a mounted file restarts the service (the engine role acts on the plan) ----
+
+class InGit(FakeEngine):
+    """The deploy directory is a git work tree at commit c2; `git diff` against the target's commit c1 names
+    ``changed``; caddy bind-mounts its Caddyfile from the deploy directory."""
+
+    def __init__(self, directory: str, changed: list[str], states: dict[str, str] | None = None) -> None:
+        super().__init__(GOOD_IDS, states)
+        self.directory, self.changed = directory, changed
+
+    def __call__(self, argv: list[str], **kwargs) -> tuple[int, str, str]:
+        if argv[0] == "git":
+            self.calls.append(list(argv))
+            args = argv[argv.index("-C") + 2:]
+            if args[:2] == ["rev-parse", "--is-inside-work-tree"]:
+                return 0, "true\n", ""
+            if args[:2] == ["rev-parse", "HEAD"]:
+                return 0, "c2\n", ""
+            if args[0] == "diff":
+                return 0, "".join(f"{name}\0" for name in self.changed), ""
+            return (0, "", "") if args[0] == "status" else (128, "", "no tag")
+        return super().__call__(argv, **kwargs)
+
+    def compose(self, argv: list[str]) -> tuple[int, str, str]:
+        if argv[-3:] == ["config", "--format", "json"]:
+            config = copy.deepcopy(CONFIG)
+            config["services"]["caddy"]["volumes"] = [
+                {"type": "bind", "source": os.path.join(self.directory, "docker/caddy/Caddyfile"), "target": "/etc/caddy/Caddyfile"},
+                {"type": "volume", "source": "caddy_data", "target": "/data"}]
+            return 0, json.dumps(config), ""
+        return super().compose(argv)
+
+
+@pytest.fixture
+def git_stack(stack):
+    """The stack's good release m1 recorded commit c1."""
+    path = os.path.join(stack["ledger"], PROJECT, "releases", "m1.json")
+    with open(path, encoding="utf-8") as handle:
+        good = json.load(handle)
+    good["git"] = {"commit": "c1", "tag": "v1", "dirty": False}
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(good, handle)
+    return stack
+
+
+@pytest.mark.parametrize("changed, states, expected", [
+    (["docker/caddy/Caddyfile"], None, {"caddy": ["docker/caddy/Caddyfile"]}),
+    (["docker/caddy/Caddyfile"], {"caddy": "restarting"}, {"caddy": ["docker/caddy/Caddyfile"]}),  # the restart loop
+    (["docker/caddy/Caddyfile"], {"caddy": "exited"}, {}),   # starts with the new file
+    ([".env"], None, {}),                                    # not mounted
+], ids=["running", "restart loop", "stopped", "other file"])
+def test_the_plan_names_services_whose_bind_mounted_files_the_checkout_changes(git_stack, changed, states, expected):
+    engine = InGit(git_stack["project"].directory, changed, states)
+    result = run(git_stack, engine, release="v1", state="planned")
+    assert result["plan"]["bind_changes"] == expected
+    diff = [argv for argv in engine.calls if argv[0] == "git" and "diff" in argv]
+    assert diff == [["git", "--no-optional-locks", "-C", git_stack["project"].directory, "diff", "--relative",
+                     "--name-only", "-z", "c1", "--", ":(literal)docker/caddy/Caddyfile"]]
+    assert engine.changing() == []  # the plan restarts nothing itself: the engine role does, after its checkout
+
+
+def test_no_git_work_tree_means_no_bind_changes_and_no_git_diff(stack):
+    engine = FakeEngine(GOOD_IDS)
+    result = run(stack, engine, release="v1", state="planned")
+    assert result["plan"]["bind_changes"] == {}
+    assert not [argv for argv in engine.calls if argv[0] == "git" and "diff" in argv]
+
+
+@pytest.mark.parametrize("answer, commit, paths, expected", [
+    ((0, "a/Caddyfile\0conf/x.conf\0", ""), "c1", ["a/Caddyfile", "conf"], ["a/Caddyfile", "conf/x.conf"]),
+    ((128, "", "fatal: bad revision 'c1'"), "c1", ["a"], []),   # a commit the repository does not have
+    ((0, "x\0", ""), None, ["a"], []),                           # no commit recorded: git is not asked
+    ((0, "x\0", ""), "c1", [], []),                              # nothing bind-mounted: git is not asked
+])
+def test_changed_under(answer, commit, paths, expected):
+    calls = []
+
+    def fake(argv, **_kwargs):
+        calls.append(argv)
+        return answer
+
+    assert cr.changed_under(DockerCli(fake), "/d", commit, paths) == expected
+    assert len(calls) == (1 if commit and paths else 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    PlanError, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
+    PlanError, bind_changes, bind_sources, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
 )
 
 TARGET = {
@@ -125,3 +125,41 @@ def test_start_follows_shared_namespaces_and_volumes():
     hashes = {name: f"h-{name}" for name in config["services"]}
     plan = _plan(["api"], selected=list(config["services"]))
     assert services_to_start(plan, running, hashes, config) == ["api", "sidecar", "tail"]
+
+
+# --- bind mounts: what a checkout changes under a running service's feet ---------------------------------------------
+
+BIND_CONFIG = {"services": {
+    "caddy": {"volumes": [
+        {"type": "bind", "source": "/srv/app/docker/caddy/Caddyfile", "target": "/etc/caddy/Caddyfile", "read_only": True},
+        {"type": "volume", "source": "caddy_data", "target": "/data"},
+    ]},
+    "web": {"volumes": [{"type": "bind", "source": "/srv/app/conf", "target": "/conf"},
+                        {"type": "bind", "source": "/etc/ssl/certs", "target": "/certs"}]},
+    "dev": {"volumes": [{"type": "bind", "source": "/srv/app", "target": "/src"}]},
+    "outside": {"volumes": [{"type": "bind", "source": "/srv/app-other/x", "target": "/x"},
+                            {"type": "bind", "source": "/srv/app/../elsewhere", "target": "/y"}]},
+    "plain": {"image": "x"},
+}}
+RUNNING = {name: {"state": "running"} for name in ("caddy", "web", "dev", "outside", "plain")}
+
+
+def test_bind_sources_are_the_binds_inside_the_deploy_directory():
+    assert bind_sources(BIND_CONFIG, "/srv/app/") == {
+        "caddy": ["docker/caddy/Caddyfile"], "web": ["conf"], "dev": ["."]}
+
+
+@pytest.mark.parametrize("changed, running, expected", [
+    # the file itself, a file under a mounted directory, anything under a whole-directory mount
+    (["docker/caddy/Caddyfile"], RUNNING, {"caddy": ["docker/caddy/Caddyfile"], "dev": ["docker/caddy/Caddyfile"]}),
+    (["conf/site.conf", "compose.yaml"], RUNNING, {"web": ["conf/site.conf"], "dev": ["compose.yaml", "conf/site.conf"]}),
+    # a sibling whose name starts the same is not under the mount
+    (["conf2/x", "docker/caddy/Caddyfile.bak"], dict(RUNNING, dev={"state": "exited"}), {}),
+    # a restart loop still serves (or fails on) the old file until its next start; a stopped or missing one starts fresh
+    (["docker/caddy/Caddyfile"], {"caddy": {"state": "restarting"}, "dev": {"state": "created"}},
+     {"caddy": ["docker/caddy/Caddyfile"]}),
+    (["docker/caddy/Caddyfile"], {}, {}),
+    ([], RUNNING, {}),
+])
+def test_bind_changes_name_the_running_services_whose_mounted_files_change(changed, running, expected):
+    assert bind_changes(bind_sources(BIND_CONFIG, "/srv/app"), changed, running) == expected
