@@ -481,9 +481,11 @@ def probe_service(cli: DockerCli, container: dict[str, t.Any], params: dict[str,
         if probe.MARKER in out:
             return probe.parse(out, where), "exec", where
         details = cli.inspect("container", [cid])[cid]
-        if details and (details.get("State") or {}).get("Running"):
+        # A container in a restart loop may run again by now: it restarted under the probe (its restart count moved).
+        restarted = details and details.get("RestartCount", 0) != container.get("restart_count", 0)
+        if details and (details.get("State") or {}).get("Running") and not restarted:
             raise probe.run_error(where, rc, err, params["python"])
-        reason = "stopped while the probe ran"
+        reason = "restarted while the probe ran" if restarted else "stopped while the probe ran"
     else:
         details = cli.inspect("container", [cid])[cid]
         reason = f"is {container.get('state')}"

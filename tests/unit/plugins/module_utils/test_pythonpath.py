@@ -513,6 +513,36 @@ def test_an_exec_into_a_container_that_stopped_falls_back_to_its_image(capsys, p
     assert result["probe"] == "image" and "stopped while the probe ran" in result["report"][0]
 
 
+def failing_exec(engine, monkeypatch, rc, stderr):
+    """docker exec of the probe fails with ``rc`` and ``stderr``; every other call goes to ``engine``."""
+    def run(argv, **kwargs):
+        if argv[1] != "exec":
+            return engine(argv, **kwargs)
+        engine.calls.append(argv)
+        engine.stdin.append(None)
+        return rc, "", stderr
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: run(argv, **kw))
+
+
+def test_an_exec_into_a_container_that_restarted_under_it_falls_back_to_its_image(capsys, project, engine, monkeypatch):
+    # A restart loop: the container ran when it was listed, died under docker exec (rc 126, its process gone) and
+    # runs again when it is inspected after - with a higher restart count. Not a container without Python.
+    counts = iter([4, 5])
+    monkeypatch.setattr(engine, "details", lambda: dict(Engine.details(engine), RestartCount=next(counts, 5)))
+    failing_exec(engine, monkeypatch, 126, "OCI runtime exec failed: exec failed: cannot exec in a stopped container")
+    result = run_main(capsys, args(project, service="api", modules=["aiwfe_api"], fail_on_error=False))
+    assert not result.get("failed"), result.get("msg")
+    assert result["probe"] == "image" and "restarted while the probe ran" in result["report"][0]
+    assert result["failed_imports"] == ["aiwfe_api"]
+
+
+def test_an_exec_that_fails_in_a_container_still_running_is_an_error(capsys, project, engine, monkeypatch):
+    failing_exec(engine, monkeypatch, 127, "exec: python3: not found")
+    result = run_main(capsys, args(project, service="api", modules=["aiwfe_api"], fail_on_error=False))
+    assert result["failed"] and "has no python3" in result["msg"]
+    assert not any(argv[1] == "run" for argv in engine.calls)
+
+
 def test_an_image_is_probed_in_a_throwaway_container(capsys, project, engine):
     engine.imports = {"aiwfe_api.main": OK}
     result = run_main(capsys, args(project, image="aiwfe/api:v1", modules=["aiwfe_api.main"], python="python3.11",
