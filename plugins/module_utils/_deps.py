@@ -28,10 +28,9 @@ import typing as t
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import pin_path
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import (
     ComposeProject, DockerCli, DockerCliError, concurrently)
-from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
+from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed, run_watched
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import parse_pin
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service, hash_files
-from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import Watchdog
 
 PROBE_FROM = ("container", "image", "auto")
 MARK = "AIWFE-PROBE"
@@ -616,13 +615,9 @@ def compose_entry(service: str, now: dict[str, t.Any], release: dict[str, t.Any]
 
 def watched(cli: DockerCli, argv: list[str], what: str, seconds: float,
             on_expiry: t.Callable[[], t.Any] | None = None) -> tuple[int, str, str]:
-    """Run a docker command, stopped after ``seconds`` (then ``on_expiry``); JobFailed when it had to be stopped."""
-    with Watchdog(seconds, what, on_expiry) as watchdog:
-        rc, out, err = cli.run_command(argv, before_communicate_callback=watchdog.watch)
-    if watchdog.expired:
-        raise JobFailed(f"{what} did not finish within {seconds} s and was stopped: is the Docker engine answering "
-                        "(docker info)? Raise timeout if the dependencies answer that slowly", cmd=argv, rc=rc, stderr=err)
-    return rc, out, err
+    """_job.run_watched with this module's advice when the command had to be stopped."""
+    return run_watched(cli, argv, what, seconds, "is the Docker engine answering (docker info)? Raise timeout if the "
+                       "dependencies answer that slowly", on_expiry=on_expiry)
 
 
 def probe_argv(docker: str, targets: t.Sequence[Target], timeout: int, container: str | None = None,

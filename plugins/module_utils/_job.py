@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import DockerCli, DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import Watchdog
 
 
 class JobFailed(Exception):
@@ -42,3 +43,15 @@ def run_job(module: t.Any, work: t.Callable[[], dict[str, t.Any]]) -> None:
     except JobFailed as exc:
         module.fail_json(**exc.as_fail_kwargs())
     module.exit_json(**result)
+
+
+def run_watched(cli: DockerCli, argv: list[str], what: str, seconds: float, hint: str, data: str | None = None,
+                on_expiry: t.Callable[[], t.Any] | None = None) -> tuple[int, str, str]:
+    """Run a docker command through the module's run_command, stopped after ``seconds`` (then ``on_expiry``, e.g.
+    remove its container); JobFailed "WHAT did not finish within N s and was stopped: HINT" when it had to be."""
+    kwargs: dict[str, t.Any] = {"data": data, "binary_data": True} if data is not None else {}
+    with Watchdog(seconds, what, on_expiry) as watchdog:
+        rc, out, err = cli.run_command(argv, before_communicate_callback=watchdog.watch, **kwargs)
+    if watchdog.expired:
+        raise JobFailed(f"{what} did not finish within {seconds} s and was stopped: {hint}", cmd=argv, rc=rc, stderr=err)
+    return rc, out, err

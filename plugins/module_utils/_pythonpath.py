@@ -24,9 +24,8 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils import _pythonpath_
 from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import (
     ComposeProject, DockerCli, DockerCliError, concurrently, parse_json_stream)
 from ansible_collections.aiwfe.rollback.plugins.module_utils._files import write_text_atomic
-from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
+from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed, run_watched
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
-from ansible_collections.aiwfe.rollback.plugins.module_utils._volume import Watchdog
 
 FIXES = ("none", "remove", "set")
 KEY = "PYTHONPATH"
@@ -410,16 +409,9 @@ def write_dockerfile(path: str, text: str) -> None:
 
 def watched(cli: DockerCli, argv: list[str], what: str, seconds: int, data: str | None = None,
             on_expiry: t.Callable[[], t.Any] | None = None) -> tuple[int, str, str]:
-    """Run a docker command, stopped after ``seconds`` (then ``on_expiry``, e.g. remove its container); JobFailed
-    saying so when it had to be stopped."""
-    kwargs: dict[str, t.Any] = {"data": data, "binary_data": True} if data is not None else {}
-    with Watchdog(seconds, what, on_expiry) as watchdog:
-        rc, out, err = cli.run_command(argv, before_communicate_callback=watchdog.watch, **kwargs)
-    if watchdog.expired:
-        raise JobFailed(f"{what} did not finish within {seconds} s and was stopped: raise the option timeout, or find "
-                        "out why it hangs (docker info; an import that waits for a network or a lock)",
-                        cmd=argv, rc=rc, stderr=err)
-    return rc, out, err
+    """_job.run_watched with this module's advice when the command had to be stopped."""
+    return run_watched(cli, argv, what, seconds, "raise the option timeout, or find out why it hangs (docker info; an "
+                       "import that waits for a network or a lock)", data, on_expiry)
 
 
 def service_container(cli: DockerCli, project: ComposeProject, service: str) -> dict[str, t.Any]:
