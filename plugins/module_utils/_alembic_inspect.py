@@ -15,8 +15,9 @@ line, MARKER followed by a JSON object; parse() reads it back. The script must r
 
 from __future__ import annotations
 
-import json
 import typing as t
+
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import marked_json
 
 MARKER = "AIWFE-ALEMBIC-INSPECT "
 
@@ -178,15 +179,8 @@ def argv(docker: str, image: str, python: str, config: str, script_location: str
 
 def parse(stdout: str, image: str) -> dict[str, t.Any]:
     """The inspector's JSON object from its output (anything a revision file printed before it is ignored)."""
-    found = None
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MARKER):
-            try:
-                found = json.loads(line[len(MARKER):])
-            except ValueError:
-                found = None
-            break
-    if not isinstance(found, dict):
+    found = marked_json(stdout, MARKER)
+    if found is None:
         raise InspectError(f"the migration inspector printed no result in image {image}: {stdout.strip()[-300:]!r}")
     if not found.get("ok"):
         raise InspectError(f"cannot read the migrations in image {image}: {found.get('message') or found.get('error')}")

@@ -107,6 +107,19 @@ class ComposeProject:
         return argv
 
 
+def marked_json(text: str, marker: str) -> dict[str, t.Any] | None:
+    """The JSON object on the last line of ``text`` that starts with ``marker`` (the answer a script run in a
+    container prints after whatever the code it imports printed); None when there is none or it is not an object."""
+    for line in reversed(text.splitlines()):
+        if line.startswith(marker):
+            try:
+                found = json.loads(line[len(marker):])
+            except ValueError:
+                return None
+            return found if isinstance(found, dict) else None
+    return None
+
+
 def parse_json_stream(text: str) -> list[dict[str, t.Any]]:
     """Parse docker output that is a JSON array, one JSON object, or one object per line."""
     text = text.strip()

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import typing as t
 
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import marked_json
+
 MARKER = "AIWFE-PYTHONPATH-PROBE "
 
 SCRIPT = r'''
@@ -182,15 +184,8 @@ def run_argv(docker: str, name: str, image: str, python: str, timeout: int, modu
 
 def parse(stdout: str, where: str) -> dict[str, t.Any]:
     """The probe's JSON object from its output (anything a module printed before it is ignored)."""
-    found = None
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(MARKER):
-            try:
-                found = json.loads(line[len(MARKER):])
-            except ValueError:
-                found = None
-            break
-    if not isinstance(found, dict):
+    found = marked_json(stdout, MARKER)
+    if found is None:
         raise ProbeError(f"the PYTHONPATH probe printed no result in {where}: {stdout.strip()[-300:]!r}")
     if not found.get("ok"):
         raise ProbeError(f"the PYTHONPATH probe failed in {where}: {found.get('error')}")
