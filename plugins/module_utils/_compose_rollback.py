@@ -22,7 +22,7 @@ from ansible_collections.aiwfe.rollback.plugins.module_utils._ledger import (
     load_manifests, new_manifest, select, settle_manifest, summary, write_manifest,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    bind_changes, bind_sources, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
+    bind_changes, bind_sources, changed_since_start, file_changes, merge_paths, parse_pin, plan_quick, render_pin, services_to_start,
 )
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import (
     DEFAULT_HASH_FILES, configured_images, containers_by_service, git_state, hash_files, state_of,
@@ -105,6 +105,23 @@ def changed_under(cli: DockerCli, directory: str, commit: str | None, paths: t.S
     return sorted(name for name in out.split("\0") if name) if rc == 0 else []
 
 
+def tracked_mtimes(cli: DockerCli, directory: str, paths: t.Sequence[str]) -> dict[str, float]:
+    """Modification times of the tracked files under ``paths`` (relative to the work tree ``directory``): relative
+    path -> mtime. Empty when there is no path or no git work tree; a tracked file missing from the work tree is left
+    out. Reads only."""
+    if not paths:
+        return {}
+    rc, out, _err = cli.run_command(["git", "--no-optional-locks", "-C", directory, "ls-files", "-z", "--"]
+                                    + [f":(literal){p}" for p in paths])
+    found = {}
+    for name in (out.split("\0") if rc == 0 else []):
+        try:
+            found[name] = os.lstat(os.path.join(directory, name)).st_mtime if name else None
+        except OSError:
+            continue
+    return {name: mtime for name, mtime in found.items() if mtime is not None}
+
+
 def plan(cli: DockerCli, project: ComposeProject, seen: dict[str, t.Any], request: Request,
          pin_before: str) -> tuple[dict[str, t.Any], dict[str, t.Any], dict[str, t.Any]]:
     """(target manifest, plan, configured images) for the request, from what ``observe`` saw."""
@@ -118,6 +135,8 @@ def plan(cli: DockerCli, project: ComposeProject, seen: dict[str, t.Any], reques
         "present": lambda: cli.inspect("image", sorted(set(wanted.values()))),
         "bind_diff": lambda: changed_under(cli, project.directory, target_commit if seen["git"] else None,
                                            sorted({p for paths in mounts.values() for p in paths})),
+        "bind_mtimes": lambda: tracked_mtimes(cli, project.directory, sorted({p for paths in mounts.values() for p in paths})
+                                              if seen["git"] else []),
     })
     configured = found["configured"]
     gone = {n for n, image_id in wanted.items() if not found["present"].get(image_id)}
@@ -128,8 +147,10 @@ def plan(cli: DockerCli, project: ComposeProject, seen: dict[str, t.Any], reques
     result["files"] = file_changes(seen["files"], target.get("files") or {})
     result["at_target_commit"] = at_commit
     # what a checkout of the target's commit changes in files bind-mounted into running services (acted on by the
-    # engine role after the checkout: compose does not restart a service for the content of a file it mounts)
-    result["bind_changes"] = bind_changes(mounts, found["bind_diff"], seen["running"])
+    # engine role after the checkout: compose does not restart a service for the content of a file it mounts), and the
+    # tracked mounted files already changed since the container started (a checkout interrupted before the restart)
+    result["bind_changes"] = merge_paths(bind_changes(mounts, found["bind_diff"], seen["running"]),
+                                         changed_since_start(mounts, found["bind_mtimes"], seen["running"]))
     return target, result, configured
 
 

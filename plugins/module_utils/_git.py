@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import typing as t
 
 RunCommand = t.Callable[..., t.Tuple[int, str, str]]
@@ -13,6 +14,20 @@ RunCommand = t.Callable[..., t.Tuple[int, str, str]]
 
 class GitError(Exception):
     """A git step failed or was refused; the message says what to do."""
+
+
+def relative_paths(paths: list[str]) -> list[str]:
+    """Paths relative to the deploy directory, normalised; GitError for an empty list or one that leaves it."""
+    if not paths:
+        raise GitError("no paths given: name the files to commit, relative to the deploy directory. Nothing was changed.")
+    out = []
+    for path in paths:
+        norm = posixpath.normpath(path)
+        if not path or path.startswith("/") or norm == ".." or norm.startswith("../") or norm == ".":
+            raise GitError(f"path '{path}' is not a file or directory inside the deploy directory (give it relative to "
+                           "it, without '..'). Nothing was changed.")
+        out.append(norm)
+    return out
 
 
 class DeployRepo:
@@ -63,3 +78,38 @@ class DeployRepo:
 
     def checkout(self, commit: str) -> None:
         self._git("checkout", "--quiet", "--detach", commit)
+
+    def pending(self, paths: list[str]) -> list[str]:
+        """Files a fix commit of `paths` takes: tracked changes under them, and untracked files named exactly."""
+        named = set(paths)
+        out = self._git("status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths)[1]
+        entries = out.split("\0")
+        files: list[str] = []
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            index += 1
+            if len(entry) < 4:
+                continue
+            status, path = entry[:2], entry[3:]
+            if status[0] in "RC":
+                index += 1  # the original path of a staged rename or copy follows
+            if status == "!!" or (status == "??" and path not in named):
+                continue
+            files.append(path)
+        return sorted(set(files))
+
+    def branch_exists(self, branch: str) -> bool:
+        return self._git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False)[0] == 0
+
+    def valid_branch(self, branch: str) -> bool:
+        return not branch.startswith("-") and self._git("check-ref-format", "--branch", branch, check=False)[0] == 0
+
+    def commit_fix(self, files: list[str], message: str, branch: str, name: str, email: str) -> str:
+        """Commit `files` on a detached HEAD (no branch of the user's moves) and keep it reachable under `branch`."""
+        identity = ("-c", f"user.name={name}", "-c", f"user.email={email}")
+        self._git("checkout", "--quiet", "--detach")
+        self._git("add", "--all", "--", *files)
+        self._git(*identity, "commit", "--quiet", "--no-verify", "-m", message, "--", *files)
+        self._git("branch", "--", branch, "HEAD")
+        return self.head()

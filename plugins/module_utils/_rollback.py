@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import typing as t
 
 PIN_HEADER = ("# Written by aiwfe.rollback (quick rollback). It pins services to the images of a recorded release.\n"
@@ -115,6 +117,44 @@ def bind_sources(config: dict[str, t.Any], project_dir: str) -> dict[str, list[s
             if source == root or source.startswith(root.rstrip(os.sep) + os.sep):
                 found.setdefault(name, []).append(os.path.relpath(source, root))
     return {name: sorted(set(paths)) for name, paths in found.items()}
+
+
+def started_epoch(started_at: str) -> float | None:
+    """Seconds since the epoch of Docker's State.StartedAt (RFC 3339, nanoseconds, UTC), None when unset or unparsable."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", started_at or "")
+    if not match or match.group(1).startswith("0001-"):
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    stamp = datetime.datetime.fromisoformat(match.group(1) + zone).timestamp()
+    return stamp + float("0." + match.group(2)) if match.group(2) else stamp
+
+
+def changed_since_start(sources: dict[str, list[str]], mtimes: dict[str, float],
+                        running: dict[str, dict[str, t.Any]]) -> dict[str, list[str]]:
+    """The running (or restart-looping) services with a bind-mounted tracked file modified after their container
+    started: service -> those files. A checkout that was interrupted before the restart leaves exactly this (the deploy
+    directory already at the release's commit, the old file still served); ``mtimes`` are the tracked files' (relative
+    path -> modification time), so files the application writes into a mounted directory do not count."""
+    found = {}
+    for name, mounts in sorted(sources.items()):
+        container = running.get(name) or {}
+        started = started_epoch(container.get("started_at", ""))
+        if container.get("state") not in ("running", "restarting") or started is None:
+            continue
+        hits = [p for p, mtime in sorted(mtimes.items()) if mtime > started
+                and any(m == "." or p == m or p.startswith(m.rstrip("/") + "/") for m in mounts)]
+        if hits:
+            found[name] = hits
+    return found
+
+
+def merge_paths(*found: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Service -> paths maps merged (paths sorted, once each)."""
+    merged: dict[str, set[str]] = {}
+    for one in found:
+        for name, paths in one.items():
+            merged.setdefault(name, set()).update(paths)
+    return {name: sorted(paths) for name, paths in sorted(merged.items())}
 
 
 def bind_changes(sources: dict[str, list[str]], changed: t.Iterable[str], running: dict[str, dict[str, t.Any]]) -> dict[str, list[str]]:

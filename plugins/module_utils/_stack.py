@@ -118,6 +118,7 @@ def containers_by_service(cli: DockerCli, project: ComposeProject, direct: bool 
             "image_id": details.get("Image"),
             "config_hash": ((details.get("Config") or {}).get("Labels") or {}).get("com.docker.compose.config-hash"),
             "restart_count": details.get("RestartCount", 0),
+            "started_at": state.get("StartedAt") or "",
             "publishers": entry.get("Publishers") or [],
         }
     return result

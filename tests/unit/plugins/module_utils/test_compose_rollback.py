@@ -397,7 +397,7 @@ class InGit(FakeEngine):
 
     def __init__(self, directory: str, changed: list[str], states: dict[str, str] | None = None) -> None:
         super().__init__(GOOD_IDS, states)
-        self.directory, self.changed = directory, changed
+        self.directory, self.changed, self.tracked = directory, changed, []
 
     def __call__(self, argv: list[str], **kwargs) -> tuple[int, str, str]:
         if argv[0] == "git":
@@ -409,6 +409,8 @@ class InGit(FakeEngine):
                 return 0, "c2\n", ""
             if args[0] == "diff":
                 return 0, "".join(f"{name}\0" for name in self.changed), ""
+            if args[0] == "ls-files":
+                return 0, "".join(f"{name}\0" for name in self.tracked), ""
             return (0, "", "") if args[0] == "status" else (128, "", "no tag")
         return super().__call__(argv, **kwargs)
 
@@ -448,6 +450,27 @@ def test_the_plan_names_services_whose_bind_mounted_files_the_checkout_changes(g
     assert diff == [["git", "--no-optional-locks", "-C", git_stack["project"].directory, "diff", "--relative",
                      "--name-only", "-z", "c1", "--", ":(literal)docker/caddy/Caddyfile"]]
     assert engine.changing() == []  # the plan restarts nothing itself: the engine role does, after its checkout
+
+
+@pytest.mark.parametrize("started, expected", [
+    ("2026-11-30T08:00:00.123456789Z", {"caddy": ["docker/caddy/Caddyfile"]}),   # edited after the start: stale
+    ("2999-01-01T00:00:00Z", {}),                                                 # started after the edit
+    ("0001-01-01T00:00:00Z", {}),                                                 # never started
+], ids=["stale", "fresh", "never started"])
+def test_the_plan_names_services_serving_a_mounted_file_older_than_the_checkout(git_stack, started, expected):
+    """A checkout interrupted before the restart: the work tree is at the release's commit already (no diff), but the
+    proxy still serves the file it read when it started."""
+    directory = git_stack["project"].directory
+    os.makedirs(os.path.join(directory, "docker/caddy"), exist_ok=True)
+    with open(os.path.join(directory, "docker/caddy/Caddyfile"), "w", encoding="utf-8") as handle:
+        handle.write(":443\n")
+    os.utime(os.path.join(directory, "docker/caddy/Caddyfile"), (1796026800, 1796026800))   # 2026-11-30T08:20:00Z
+    engine = InGit(directory, [])
+    engine.tracked = ["docker/caddy/Caddyfile"]
+    engine.containers["caddy"]["State"]["StartedAt"] = started
+    result = run(git_stack, engine, release="v1", state="planned")
+    assert result["plan"]["bind_changes"] == expected
+    assert engine.changing() == []
 
 
 def test_no_git_work_tree_means_no_bind_changes_and_no_git_diff(stack):

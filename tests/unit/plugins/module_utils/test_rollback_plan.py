@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._rollback import (
-    PlanError, bind_changes, bind_sources, file_changes, parse_pin, plan_quick, render_pin, services_to_start,
+    PlanError, bind_changes, bind_sources, changed_since_start, file_changes, merge_paths, started_epoch, parse_pin, plan_quick, render_pin, services_to_start,
 )
 
 TARGET = {
@@ -163,3 +163,27 @@ def test_bind_sources_are_the_binds_inside_the_deploy_directory():
 ])
 def test_bind_changes_name_the_running_services_whose_mounted_files_change(changed, running, expected):
     assert bind_changes(bind_sources(BIND_CONFIG, "/srv/app"), changed, running) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-11-30T08:00:00Z", 1796025600.0),
+    ("2026-11-30T08:00:00.5Z", 1796025600.5),
+    ("2026-11-30T09:00:00.250000000+01:00", 1796025600.25),
+    ("0001-01-01T00:00:00Z", None), ("", None), ("yesterday", None),
+])
+def test_started_epoch(text, expected):
+    assert started_epoch(text) == expected
+
+
+def test_changed_since_start_names_tracked_mounted_files_newer_than_the_container():
+    sources = bind_sources(BIND_CONFIG, "/srv/app")
+    running = {"caddy": {"state": "running", "started_at": "2026-11-30T08:00:00Z"},
+               "web": {"state": "restarting", "started_at": "2026-11-30T09:00:00Z"},
+               "dev": {"state": "exited", "started_at": "2026-11-30T07:00:00Z"}}
+    mtimes = {"docker/caddy/Caddyfile": 1796025600.0 + 600, "conf/site.conf": 1796025600.0 + 600, "other": 0.0}
+    assert changed_since_start(sources, mtimes, running) == {"caddy": ["docker/caddy/Caddyfile"]}
+    assert changed_since_start(sources, mtimes, {"caddy": {"state": "running", "started_at": ""}}) == {}
+
+
+def test_merge_paths():
+    assert merge_paths({"a": ["x"], "b": ["y"]}, {"a": ["x", "w"]}, {}) == {"a": ["w", "x"], "b": ["y"]}
