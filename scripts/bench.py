@@ -10,13 +10,16 @@ data (random, compressible text, many small files). Page cache warm for both (ea
 
 Parts: AIWFE_BENCH_ONLY=db (database dump/restore), AIWFE_BENCH_ONLY=rollback (time to recovery of a quick
 rollback against the runbook's section 1), AIWFE_BENCH_ONLY=migration (complete-system rollback across one
-migration, split by phase); without it, volumes, then db (AIWFE_BENCH_DB=0 skips it), then rollback
-(AIWFE_BENCH_ROLLBACK=0 skips it), then migration (AIWFE_BENCH_MIGRATION=0 skips it)."""
+migration, split by phase), AIWFE_BENCH_ONLY=site (rollback_full.yml from each broken release against the runbook's
+section E, split by phase); without it, volumes, then db (AIWFE_BENCH_DB=0 skips it), then rollback
+(AIWFE_BENCH_ROLLBACK=0 skips it), then migration (AIWFE_BENCH_MIGRATION=0 skips it), then site (AIWFE_BENCH_SITE=0
+skips it)."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import re
 import shutil
@@ -188,10 +191,12 @@ def rb_wait_green(start: float, env: dict[str, str], timeout: float = 300) -> fl
 
 
 def rb_recovery(action: t.Callable[[], None], env: dict[str, str], timeout: float = 300,
-                health: t.Callable[[dict[str, str]], tuple[bool, str]] = rb_health) -> tuple[float, float]:
+                health: t.Callable[[dict[str, str]], tuple[bool, str]] = rb_health,
+                required: bool = True) -> tuple[float, float]:
     """Run ``action`` while polling the endpoints from its start: (seconds to all green, seconds the action took).
 
-    Recovery is the first moment every endpoint is green, whether or not the tool has finished its own work."""
+    Recovery is the first moment every endpoint is green, whether or not the tool has finished its own work.
+    Not green within ``timeout``: exit, or with required=False return infinity (a way that does not recover)."""
     start = time.monotonic()
     found: dict[str, float] = {}
 
@@ -207,6 +212,8 @@ def rb_recovery(action: t.Callable[[], None], env: dict[str, str], timeout: floa
     action()
     done = time.monotonic() - start
     poller.join(max(0.0, timeout - done))
+    if "green" not in found and not required:
+        return math.inf, done
     if "green" not in found:
         sys.exit(f"bench: the stack did not become green within {timeout:.0f} s ({health(env)[1]})")
     return found["green"], done
@@ -246,8 +253,8 @@ class Bed(t.NamedTuple):
     compose: list[str]
 
 
-def make_bed(work: str, project: str, port: str) -> Bed:
-    """A fresh work directory and the inventory variables of the project (as a vars file for -e @)."""
+def make_bed(work: str, project: str, port: str, extra: dict[str, t.Any] | None = None) -> Bed:
+    """A fresh work directory and the inventory variables of the project (as a vars file for -e @), plus ``extra``."""
     project_dir = f"{work}/ai_workflow_engine"
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), AIWFE_HTTPS_PORT=port,
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
@@ -264,6 +271,7 @@ def make_bed(work: str, project: str, port: str) -> Bed:
         "aiwfe_db_password_file": f"{project_dir}/secrets/postgres_password",
         "ansible_python_interpreter": os.path.join(ROOT, ".venv/bin/python"),
     }
+    variables.update(extra or {})
     with open(f"{work}/vars.json", "w", encoding="utf-8") as handle:
         json.dump(variables, handle)
     playbook = [os.path.join(ROOT, ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
@@ -282,6 +290,22 @@ def remove_bed(bed: Bed) -> None:
     shutil.rmtree(bed.work, ignore_errors=True)
 
 
+def bed_play(bed: Bed, path: str, *extra: str, expect_ok: bool = True, events: bool = False
+             ) -> tuple[float, float, list[dict[str, t.Any]]]:
+    """Run one playbook of the collection on a bed: (epoch at its start, seconds it took, and with ``events`` the
+    ansible.posix.json callback's task records); exits when it fails (or, with expect_ok=False, when it succeeds)."""
+    start, epoch = time.monotonic(), time.time()
+    env = dict(bed.env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1") if events else bed.env
+    proc = subprocess.run(bed.playbook + list(extra) + [os.path.join(ROOT, path)], capture_output=True, text=True,
+                          check=False, env=env)
+    elapsed = time.monotonic() - start
+    if (proc.returncode == 0) != expect_ok:
+        sys.exit(f"bench: {path} {' '.join(extra)} {'failed' if expect_ok else 'succeeded unexpectedly'} "
+                 f"(rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    tasks = [task for play in json.loads(proc.stdout)["plays"] for task in play["tasks"]] if events else []
+    return epoch, elapsed, tasks
+
+
 def rollback_bench() -> None:
     """Time to recovery: rollback_quick.yml against the runbook's section 1 and compose alone, alternating, two cases.
 
@@ -290,22 +314,13 @@ def rollback_bench() -> None:
     AIWFE_BENCH_ONLY=rollback runs only this part; AIWFE_BENCH_RB_RUNS (default 3) runs of each."""
     runs = int(os.environ.get("AIWFE_BENCH_RB_RUNS", "3"))
     bed = make_bed(RB_WORK, RB_PROJECT, RB_PORT)
-    project_dir, env, playbook, compose = bed.project_dir, bed.env, bed.playbook, bed.compose
+    project_dir, env, compose = bed.project_dir, bed.env, bed.compose
     splits: list[dict[str, float]] = []
     modes: list[str] = []
 
     def ansible(path: str, *extra: str, expect_ok: bool = True, split: bool = False) -> float:
-        start = time.monotonic()
-        epoch = time.time()
-        run_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1") if split else env
-        proc = subprocess.run(playbook + list(extra) + [os.path.join(ROOT, path)], capture_output=True,
-                              text=True, check=False, env=run_env)
-        elapsed = time.monotonic() - start
-        if (proc.returncode == 0) != expect_ok:
-            sys.exit(f"bench: {path} {' '.join(extra)} {'failed' if expect_ok else 'succeeded unexpectedly'} "
-                     f"(rc={proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        epoch, elapsed, events = bed_play(bed, path, *extra, expect_ok=expect_ok, events=split)
         if split:
-            events = [task for play in json.loads(proc.stdout)["plays"] for task in play["tasks"]]
             splits.append(_phase_split(events, epoch))
             for event in events:
                 facts = (event["hosts"].get("localhost") or {}).get("ansible_facts") or {}
@@ -447,26 +462,30 @@ MG_NEW = "v1.3.0-migration-incompatible"
 # Tasks whose time is work on the stack (docker, compose, PostgreSQL, git, archives), by module; every other task
 # (and Ansible's start-up) is Ansible's own time: deciding, recording, templating, including.
 MG_WORK_ACTIONS = ("alembic_rollback", "compose_rollback", "docker_compose_v2", "deploy_checkout", "postgres_dump",
-                   "volume_backup", "config_archive", "stack_health")
+                   "volume_backup", "config_archive", "stack_health", "caddy_config")
+# Phases of a rollback_full.yml run across a migration: phase -> the prefixes of its tasks' names.
+MG_PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("lock", ("Take the host lock", "Find this ansible-playbook")),
+    ("plan (database, images, files)", ("Plan the database", "Plan the rollback", "Show the plan")),
+    ("backup set (database, volumes, configuration)",
+     ("Dump the database", "Archive the volumes", "Archive the configuration", "Write the set")),
+    ("migration (stop writers, dump, downgrade, read back)", ("Move the database",)),
+    ("stop, checkout", ("Stop the stack", "Check out the release")),
+    ("start (pin, up, settle)", ("Pin what the release",)),
+    ("prove (health, identity)", ("Check health, state and identity", "Wait for", "Fail when")),
+    ("record, unlock", ("Record the restored state", "Prove the database", "Release the host lock")))
 
 
-def _mg_split(events: list[dict[str, t.Any]], command_start: float, command_end: float) -> dict[str, float]:
-    """Seconds per phase of one rollback_full.yml run across a migration, and Ansible's own share."""
+def _mg_split(events: list[dict[str, t.Any]], command_start: float, command_end: float,
+              names: t.Sequence[tuple[str, tuple[str, ...]]] | None = None) -> dict[str, float]:
+    """Seconds per phase of one rollback_full.yml run (``names``: phase -> task name prefixes; default MG_PHASES, across
+    a migration), and Ansible's own share."""
     def when(text: str) -> float:
         return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     tasks = [(e["task"]["name"].split(" : ")[-1], when(e["task"]["duration"]["start"]), when(e["task"]["duration"]["end"]),
               (e["hosts"].get("localhost") or {}).get("action") or "") for e in events if e.get("task", {}).get("duration")]
     phases: dict[str, float] = {"ansible start-up": tasks[0][1] - command_start}
-    names = [("lock", ("Take the host lock", "Find this ansible-playbook")),
-             ("plan (database, images, files)", ("Plan the database", "Plan the rollback", "Show the plan")),
-             ("backup set (database, volumes, configuration)",
-              ("Dump the database", "Archive the volumes", "Archive the configuration", "Write the set")),
-             ("migration (stop writers, dump, downgrade, read back)", ("Move the database",)),
-             ("stop, checkout", ("Stop the stack", "Check out the release")),
-             ("start (pin, up, settle)", ("Pin what the release",)),
-             ("prove (health, identity)", ("Check health, state and identity", "Wait for", "Fail when")),
-             ("record, unlock", ("Record the restored state", "Prove the database", "Release the host lock"))]
-    for phase, prefixes in names:
+    for phase, prefixes in MG_PHASES if names is None else names:
         phases[phase] = sum(end - start for name, start, end, _action in tasks if name.startswith(prefixes))
     work = sum(end - start for _name, start, end, action in tasks if action.split(".")[-1] in MG_WORK_ACTIONS)
     wall = command_end - command_start
@@ -490,15 +509,9 @@ def migration_bench() -> None:
         return rb_health(run_env, MG_PROJECT, MG_PORT)
 
     def ansible(path: str, *extra: str, split: bool = False, expect_ok: bool = True) -> None:
-        start, epoch = time.monotonic(), time.time()
-        run_env = dict(env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1") if split else env
-        proc = subprocess.run(bed.playbook + list(extra) + [os.path.join(ROOT, path)], capture_output=True, text=True,
-                              check=False, env=run_env)
-        if (proc.returncode == 0) != expect_ok:
-            sys.exit(f"bench: {path} {' '.join(extra)} rc={proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        epoch, elapsed, events = bed_play(bed, path, *extra, expect_ok=expect_ok, events=split)
         if split:
-            events = [task for play in json.loads(proc.stdout)["plays"] for task in play["tasks"]]
-            splits.append(_mg_split(events, epoch, epoch + time.monotonic() - start))
+            splits.append(_mg_split(events, epoch, epoch + elapsed))
 
     def psql(query: str) -> str:
         return run(compose + ["exec", "-T", "-u", "postgres", "postgres", "psql", "-d", "ai_workflow_engine", "-XAt",
@@ -575,12 +588,240 @@ def migration_bench() -> None:
         remove_bed(bed)
 
 
+SITE_WORK = os.environ.get("AIWFE_BENCH_SITE_DIR", "/var/tmp/aiwfe-bench-site")
+# The reference stack's broken releases that are not migrations (migration_bench covers those): case, tag, HTTPS port,
+# project and work directory suffix.
+SITE_CASES = (("crash loop", "v1.3.0-crashloop", "20043", "crashloop"),
+              ("PYTHONPATH", "v1.3.0-pythonpath", "20143", "pythonpath"),
+              ("dependency", "v1.3.0-dependency", "20243", "dependency"),
+              ("bad Caddyfile", "v1.3.0-bad-caddyfile", "20343", "caddyfile"))
+SITE_PROXY = "caddy_reverse_proxy"
+# What an operator's inventory adds for rollback_full.yml (as inventories/local and molecule/full_rollback have it):
+# the proxy and its Caddyfile (validated by Caddy before the checkout) and the database check of the verification.
+SITE_VARS = {
+    "aiwfe_proxy_service": SITE_PROXY, "aiwfe_caddyfile": "docker/caddy_reverse_proxy/Caddyfile",
+    "aiwfe_verify_db_check": {"service": "api", "argv": [
+        "python3", "-c", "from sqlalchemy import text; from app.database import engine; c = engine.connect(); "
+        "c.execute(text('SELECT 1')); c.close(); print('DB OK')"]},
+}
+# Phases of a site-level rollback_full.yml run (playbooks/rollback_full.yml: role full_rollback on release_rollback).
+SITE_PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("look at the failure (health, ledger: the log's symptom)",
+     ("Look at the stack as it fails", "Read the ledger", "Note the failure", "Say where the progress goes")),
+    ("lock, unlock", ("Find this ansible-playbook", "Take the host lock", "Keep this run's token", "Release the host lock",
+                      "Forget the released token")),
+    ("plan, steps (images, files, database, proxy)",
+     ("Plan the database", "Note whether the database moves", "Roll back to", "Plan the rollback", "Show the plan",
+      "Tell the hooks", "Refuse a release without", "Refuse local edits", "Note whether anything changes",
+      "Decide the steps", "Show the steps")),
+    ("record the failed and the restored state (ledger)", ("Keep the failed state", "Record the restored state")),
+    ("backup set (database, volumes, configuration)",
+     ("Take a backup set", "Name the set", "Create the set", "Dump the database", "Archive the volumes",
+      "Archive the configuration", "Write the set", "Keep the result (the set", "Apply the retention",
+      "Read the set back")),
+    ("validate the release's Caddyfile with Caddy", ("Compare the Caddyfile", "Validate the release")),
+    ("checkout (no down: full_rollback_stop_first=false)", ("Stop the stack", "Check out the release")),
+    ("bring-up (pin, up, settle)", ("Pin what the release",)),
+    ("restart for bind-mounted files", ("Name the services whose bind-mounted", "Restart them")),
+    ("prove, verify (health, identity, logs, database)",
+     ("Check health, state and identity", "Refuse a database check", "Find when this run started",
+      "Read the logs of every container", "Check the database with", "Sum up the checks", "Show the stack's health",
+      "Fail when", "Refuse when the deploy directory", "Prove the database's revision")),
+    ("log entry, notifications", ("Tell people", "Send the notifications", "Say what was sent", "Say that nothing was sent",
+                                  "Reset the result of the rollback log", "Write the rollback log entry", "Keep the entry",
+                                  "Hand the entry", "Show the rollback log entry")))
+
+
+def site_bench() -> None:
+    """Time to recovery of the site-level rollback (playbooks/rollback_full.yml) from each broken release that is not a
+    migration, split by phase, beside the runbook's section E by hand (down, checkout, up) and the bare pipeline
+    (checkout, up; plus the proxy's restart for the Caddyfile), alternating, each case on a bed of its own.
+    AIWFE_BENCH_ONLY=site runs only this part; AIWFE_BENCH_SITE_RUNS (default 1) runs of each way per case."""
+    runs = int(os.environ.get("AIWFE_BENCH_SITE_RUNS", "1"))
+    med = statistics.median
+    no_restart = "floor without the restart"
+    results: dict[str, dict[str, list[float]]] = {}
+    done_after: dict[str, list[float]] = {}
+    splits: dict[str, list[dict[str, float]]] = {}
+    steps: dict[str, str] = {}
+    proxy_seen: dict[str, list[tuple[str, str]]] = {}  # case -> the proxy's (container id, restarts) before, after
+    notes: list[str] = []
+
+    def one_case(case_index: int, case: str, release: str, port: str, slug: str) -> None:
+        bed = make_bed(f"{SITE_WORK}-{slug}", f"aiwfe_bench_site_{slug}", port, SITE_VARS)
+        env, compose = bed.env, bed.compose
+        splits[case], done_after[case] = [], []
+
+        def health(run_env: dict[str, str]) -> tuple[bool, str]:
+            return rb_health(run_env, bed.project, port)
+
+        def break_it() -> None:
+            # The broken release deployed as a failed deploy leaves it: no backup, no automatic rollback (its health
+            # gate is expected to fail), then whatever it left created started.
+            bed_play(bed, "playbooks/deploy.yml", "-e", f"aiwfe_release={release}", "-e", "aiwfe_deploy_backup=false",
+                     "-e", "aiwfe_deploy_auto_rollback=false", "-e", "aiwfe_health_timeout=15", expect_ok=False)
+            subprocess.run(compose + ["up", "-d", "--no-build"], capture_output=True, check=False, env=env)
+            green, why = health(env)
+            if green:
+                sys.exit(f"bench: the stack is still green after deploying {release}; the test bed is wrong")
+            print(f"  broken: {why[:110]}", flush=True)
+
+        def ours() -> None:
+            epoch, elapsed, events = bed_play(bed, "playbooks/rollback_full.yml", "-e",
+                                              f"aiwfe_rollback_release={RB_GOOD}", events=True)
+            splits[case].append(_mg_split(events, epoch, epoch + elapsed, SITE_PHASES))
+            for event in events:  # the steps it decided on ("N. name: run - reason | ...")
+                if event["task"]["name"].split(" : ")[-1].startswith("Show the steps"):
+                    msg = str((event["hosts"].get("localhost") or {}).get("msg") or "")
+                    steps[case] = ", ".join(re.sub(r"^(\d+ steps: )?\d+\. ", "", part.split(": run")[0].strip())
+                                            for part in msg.split(" | ") if ": run" in part)
+
+        def runbook() -> None:
+            # Section E by hand: 1. down (never -v), 2. checkout, 4. up - the images are present, so no build (step 3,
+            # the prunes, left out: its volume prune would remove the database).
+            run(compose + ["down"], env=env)
+            run(["git", "-C", bed.project_dir, "checkout", "-q", RB_GOOD], env=env)
+            run(compose + ["up", "-d", "--no-build"], env=env)
+
+        def proxy() -> tuple[str, str]:
+            # the proxy's container and its restart count: was it recreated, restarted by its policy, or left alone?
+            ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={bed.project}",
+                                  "--filter", f"label=com.docker.compose.service={SITE_PROXY}"], capture_output=True,
+                                 text=True, check=False).stdout.split()
+            found = subprocess.run(["docker", "inspect", "--format", "{{.Id}} {{.RestartCount}}"] + ids[:1],
+                                   capture_output=True, text=True, check=False).stdout.split() if ids else []
+            return (found[0][:12], found[1]) if len(found) == 2 else ("none", "0")
+
+        def floor(label: str, restart: bool) -> t.Callable[[], None]:
+            # The bare pipeline: no down. Compose does not recreate a service for a bind-mounted file that changed, so
+            # the Caddyfile case restarts the proxy (and once without it, to show what happens then).
+            def action() -> None:
+                if label == no_restart:
+                    proxy_seen.setdefault(case, []).append(proxy())
+                run(["git", "-C", bed.project_dir, "checkout", "-q", RB_GOOD], env=env)
+                proc = subprocess.run(compose + ["up", "-d", "--no-build"], capture_output=True, text=True, check=False,
+                                      env=env)
+                if proc.returncode != 0:
+                    last = (proc.stderr.strip().splitlines() or [""])[-1]
+                    notes.append(f"{case}, {label}: up -d --no-build exited {proc.returncode} ({last[:160]})")
+                if restart:
+                    run(compose + ["restart", SITE_PROXY], env=env)
+            return action
+
+        caddy = release.endswith("bad-caddyfile")
+        # name, action, must it recover (else: measured, reported when it does not), seconds to wait for it
+        kinds: list[tuple[str, t.Callable[[], None], bool, float]] = [
+            ("ours", ours, True, 300), ("runbook", runbook, False, 300), ("floor", floor("floor", caddy), False, 300)]
+        if caddy:
+            kinds.append((no_restart, floor(no_restart, False), False, 180))
+        results[case] = {kind: [] for kind, _action, _must, _timeout in kinds}
+        try:
+            print(f"site bench, {case}: project {bed.project} in {bed.work}, HTTPS port {port}; deploying {RB_GOOD} ...",
+                  flush=True)
+            bed_play(bed, "examples/reference_stack/prepare.yml")
+            bed_play(bed, "playbooks/deploy.yml", "-e", f"aiwfe_release={RB_GOOD}", "-e", "aiwfe_deploy_backup=false")
+            rb_recovery(lambda: None, env, timeout=60, health=health)
+            for index in range(runs):
+                # alternating: the first way moves on by one from run to run and from case to case
+                shift = (index + case_index) % len(kinds)
+                for kind, action, must, timeout in kinds[shift:] + kinds[:shift]:
+                    print(f"{case} run {index + 1}/{runs} {kind}: breaking with {release} ...", flush=True)
+                    break_it()
+                    seconds, finished = rb_recovery(action, env, timeout=timeout, health=health, required=must)
+                    results[case][kind].append(seconds)
+                    if kind == no_restart:
+                        proxy_seen[case].append(proxy())
+                    if kind == "ours":
+                        done_after[case].append(finished)
+                    if seconds != math.inf:
+                        print(f"{case} run {index + 1}/{runs} {kind}: every health endpoint green after {seconds:.1f} s "
+                              f"(commands done after {finished:.1f} s)", flush=True)
+                        continue
+                    why = health(env)[1]
+                    print(f"{case} run {index + 1}/{runs} {kind}: NOT green within {timeout:.0f} s ({why[:110]})",
+                          flush=True)
+                    notes.append(f"{case}, {kind}: not green within {timeout:.0f} s of its first command (commands "
+                                 f"done after {finished:.1f} s; then: {why[:110]})")
+                    # bring the bed back to the good release for the next break
+                    run(["git", "-C", bed.project_dir, "checkout", "-q", RB_GOOD], env=env)
+                    subprocess.run(compose + ["up", "-d", "--no-build", "--force-recreate"], capture_output=True,
+                                   check=False, env=env)
+                    rb_recovery(lambda: None, env, timeout=120, health=health)
+        finally:
+            remove_bed(bed)
+
+    engine = run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+    for case_index, (case, release, port, slug) in enumerate(SITE_CASES):
+        one_case(case_index, case, release, port, slug)
+
+    def cell(values: list[float]) -> str:
+        return "not green" if med(values) == math.inf else f"{med(values):.1f} s"
+
+    def ratio(ours_s: float, other: float) -> str:
+        return "-" if other == math.inf else f"{ours_s / other:.2f}x"
+
+    print(f"\nsite-level rollback (playbooks/rollback_full.yml -e aiwfe_rollback_release={RB_GOOD}) from each broken "
+          f"release, time to recovery (first command to every /health at {RB_GOOD} + HTTPS through Caddy green), "
+          f"medians of {runs} run(s) of each way, alternating; Docker Engine {engine}, {os.cpu_count()} cores")
+    print(f"{'case':16}{'runbook E':>12}{'floor':>12}{'ours':>12}{'ours/runbook':>14}{'ours/floor':>12}{'ours done':>12}")
+    for case, times in results.items():
+        ours_s = med(times["ours"])
+        print(f"{case:16}{cell(times['runbook']):>12}{cell(times['floor']):>12}{cell(times['ours']):>12}"
+              f"{ratio(ours_s, med(times['runbook'])):>14}{ratio(ours_s, med(times['floor'])):>12}"
+              f"{med(done_after[case]):>10.1f} s")
+        if runs > 1:
+            print(f"{'  all runs (s)':16}" + "".join(f"{' '.join(f'{x:.1f}' for x in times[kind]):>12}"
+                                                    for kind in ("runbook", "floor", "ours")))
+    print("runbook E: docker compose down (never -v), git checkout v1.2.0, docker compose up -d --no-build (the images "
+          "are present, so no build; step 3's prunes left out). floor: git checkout v1.2.0, docker compose up -d "
+          f"--no-build, plus docker compose restart {SITE_PROXY} for the Caddyfile. ours done: when ansible-playbook "
+          "exited (it proves, records and logs after the stack is green).")
+    for case, times in results.items():
+        if no_restart not in times:
+            continue
+        book = (f"recovered it in {cell(times['runbook'])} (down removes the crash-looping proxy, up creates it on "
+                "the restored file)" if med(times["runbook"]) != math.inf else "did NOT recover it")
+        bare = (f"green after {cell(times[no_restart])}" if med(times[no_restart]) != math.inf
+                else "NOT green within 180 s")
+        seen = proxy_seen.get(case, [])
+        how = []
+        for before, after in zip(seen[::2], seen[1::2]):
+            if before[0] != after[0]:
+                how.append(f"compose recreated the proxy (container {before[0]} -> {after[0]}) together with the api it "
+                           "depends on, whose image changed, so it read the restored Caddyfile")
+            elif before[1] != after[1]:
+                how.append(f"compose left the proxy's container {after[0]} as it was; its restart policy restarted it "
+                           f"(restarts {before[1]} -> {after[1]})")
+            else:
+                how.append(f"compose left the proxy's container {after[0]} as it was, not restarted")
+        print(f"{case}: the runbook's way, without any restart, {book}; the floor without the restart (checkout, up): "
+              f"{bare} - {'; '.join(how) or 'the proxy was not observed'}")
+    for note in notes:
+        print(f"note: {note}")
+    cases = list(splits)
+    print("ours, split by phase (medians, seconds of the whole run, including what follows recovery):")
+    print(f"  {'phase':58}" + "".join(f"{case:>15}" for case in cases))
+    for key in splits[cases[0]][0]:
+        print(f"  {key:58}" + "".join(f"{med([g.get(key, 0.0) for g in splits[case]]):>13.2f} s" for case in cases))
+    own = "== Ansible's own (wall - work)"
+    print(f"  {'Ansible own share of the wall time':58}" + "".join(
+        f"{med([g[own] / g['== wall'] for g in splits[case]]):>15.0%}" for case in cases))
+    for case in cases:
+        print(f"ours, steps run from {case}: {steps.get(case, '?')}")
+    print("ours beyond the runbook's commands: a backup set (database, volumes, configuration) before any change, the "
+          "failed and the restored states recorded in the ledger, the release's Caddyfile validated by Caddy before it "
+          "goes live, only the services that differ replaced (no down), proof of images, health, logs and database, "
+          "and one rollback log entry (notifications off here), all under the host lock")
+
 def main() -> None:
     if os.environ.get("AIWFE_BENCH_ONLY") == "rollback":
         rollback_bench()
         return
     if os.environ.get("AIWFE_BENCH_ONLY") == "migration":
         migration_bench()
+        return
+    if os.environ.get("AIWFE_BENCH_ONLY") == "site":
+        site_bench()
         return
     if os.environ.get("AIWFE_BENCH_ONLY") == "db":
         shutil.rmtree(WORK, ignore_errors=True)
@@ -676,6 +917,8 @@ def main() -> None:
         rollback_bench()
     if os.environ.get("AIWFE_BENCH_MIGRATION", "1") == "1":
         migration_bench()
+    if os.environ.get("AIWFE_BENCH_SITE", "1") == "1":
+        site_bench()
 
 
 if __name__ == "__main__":
