@@ -770,8 +770,8 @@ def site_bench() -> None:
               f"{ratio(ours_s, med(times['runbook'])):>14}{ratio(ours_s, med(times['floor'])):>12}"
               f"{med(done_after[case]):>10.1f} s")
         if runs > 1:
-            print(f"{'  all runs (s)':16}" + "".join(f"{' '.join(f'{x:.1f}' for x in times[kind]):>12}"
-                                                    for kind in ("runbook", "floor", "ours")))
+            columns = [" ".join(f"{x:.1f}" for x in times[kind]) for kind in ("runbook", "floor", "ours")]
+            print(f"{'  all runs (s)':16}" + "".join(f"{column:>12}" for column in columns))
     print("runbook E: docker compose down (never -v), git checkout v1.2.0, docker compose up -d --no-build (the images "
           "are present, so no build; step 3's prunes left out). floor: git checkout v1.2.0, docker compose up -d "
           f"--no-build, plus docker compose restart {SITE_PROXY} for the Caddyfile. ours done: when ansible-playbook "
@@ -812,6 +812,7 @@ def site_bench() -> None:
           "failed and the restored states recorded in the ledger, the release's Caddyfile validated by Caddy before it "
           "goes live, only the services that differ replaced (no down), proof of images, health, logs and database, "
           "and one rollback log entry (notifications off here), all under the host lock")
+
 
 def main() -> None:
     if os.environ.get("AIWFE_BENCH_ONLY") == "rollback":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything `make test` runs, stage by stage, with a summary at the end. Exits non-zero when any
-# stage fails. Stages: sanity, units, lint, build (galaxy build + install + ansible-doc), molecule (which includes
+# stage fails. Stages: sanity, units, lint, build (galaxy build + install + ansible-doc), operator (the operator project), molecule (which includes
 # the scenario engine_20 on Debian 12's Docker 20.10; alone: stage engine20).
 # Run one stage: scripts/test.sh units
 set -uo pipefail
@@ -74,8 +74,8 @@ stage_build() {
 # engine_20 (Docker 20.10, started beside the machine's engine) last in lane C. The lanes are balanced by the
 # scenarios' times in the last full run (the summary prints them). AIWFE_MOLECULE_LANES=1 runs them one after another.
 # chaos shares migration_faults' app images (AIWFE_IMAGE_REPO=aiwfe-fault): both stay in one lane, one after the other.
-MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos)
-MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock alembic_rollback)
+MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos tls_rollback)
+MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock alembic_rollback volume_backup)
 # The fault-injection suite (make chaos; README "Faults survived"): part of the molecule stage, or on its own.
 CHAOS_SCENARIOS=(chaos migration_faults)
 
@@ -182,6 +182,14 @@ stage_molecule() {
   return $rc
 }
 
+# The operator project (examples/operator): every wrapper syntax-checked with both inventories, every aiwfe_* variable
+# the roles read defined there, ansible-lint, and the credentials role's password file life cycle for real
+# (scripts/check_operator_project.sh). Its rollback itself runs in molecule/full_rollback.
+stage_operator() {
+  drop_stale_copy
+  "$ROOT/scripts/check_operator_project.sh"
+}
+
 # The fault-injection scenarios alone (make chaos).
 stage_chaos() {
   drop_stale_copy
@@ -203,9 +211,9 @@ stage_engine20() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(sanity units lint build molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(sanity units lint build operator molecule)
 for s in "${stages[@]}"; do
-  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build molecule chaos engine20)"
+  declare -F "stage_$s" >/dev/null || die "unknown stage '$s' (known: sanity units lint build operator molecule chaos engine20)"
   run_stage "$s" "stage_$s"
 done
 

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import typing as t
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._docker_cli import ComposeProject, DockerCli, DockerCliError, concurrently
 from ansible_collections.aiwfe.rollback.plugins.module_utils._job import JobFailed
 from ansible_collections.aiwfe.rollback.plugins.module_utils._stack import containers_by_service
 
@@ -134,21 +135,53 @@ def fetch(url: str, timeout: float, validate_certs: bool = True, ca_path: str | 
 
 
 def probe(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any]) -> tuple[dict, dict]:
-    """One look at every service (container, its /health on the published port) and every extra URL."""
+    """One look at every service (container, its /health on the published port) and every extra URL; the HTTP
+    requests all at the same time, so one slow endpoint costs its own timeout once, not once per service."""
     containers = containers_by_service(cli, project)
-    services = {}
-    for name in params["services"] or sorted(containers):
+    names = params["services"] or sorted(containers)
+    calls: dict[str, t.Callable[[], t.Any]] = {}
+    for name in names:
         container = containers.get(name)
-        http = None
         port = published_port(container["publishers"], params["port"]) if container else None
         if port:
-            http = fetch(f"http://127.0.0.1:{port}{params['path']}", params["request_timeout"])
-        services[name] = evaluate_service(name, container, http, params["expect"].get(name) or {})
-    urls = {}
+            calls["service:" + name] = functools.partial(fetch, f"http://127.0.0.1:{port}{params['path']}", params["request_timeout"])
     for spec in params["urls"]:
-        http = fetch(spec["url"], params["request_timeout"], spec["validate_certs"], spec["ca_path"])
-        urls[spec["name"]] = evaluate_url(spec["name"], http, spec["status"])
+        calls["url:" + spec["name"]] = functools.partial(fetch, spec["url"], params["request_timeout"], spec["validate_certs"],
+                                                         spec["ca_path"])
+    answers = concurrently(calls)
+    services = {name: evaluate_service(name, containers.get(name), answers.get("service:" + name),
+                                       params["expect"].get(name) or {}) for name in names}
+    urls = {spec["name"]: evaluate_url(spec["name"], answers["url:" + spec["name"]], spec["status"]) for spec in params["urls"]}
     return services, urls
+
+
+class Progress:
+    """When each check first passed, as the wait goes on: lines for the result, appended to a file as they happen
+    (``tail -f`` it from another terminal - Ansible shows a task's output only when it ends)."""
+
+    def __init__(self, path: str | None, start: float) -> None:
+        self.path, self.start = path, start
+        self.green_after: dict[str, float] = {}
+        self.lines: list[str] = []
+
+    def _write(self, line: str) -> None:
+        self.lines.append(line)
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(time.strftime("%Y-%m-%dT%H:%M:%SZ ", time.gmtime()) + line + "\n")
+
+    def begin(self, label: str, checks: int) -> None:
+        self._write(f"{label}: waiting for {checks} check(s)")
+
+    def update(self, results: dict[str, dict[str, t.Any]], now: float) -> None:
+        elapsed = round(now - self.start, 2)
+        for name in sorted(results):
+            if results[name].get("ok") and name not in self.green_after:
+                self.green_after[name] = elapsed
+                self._write(f"{elapsed:.1f}s {name} green ({len(self.green_after)}/{len(results)})")
+
+    def end(self, bad: list[str], elapsed: float) -> None:
+        self._write(f"{elapsed:.1f}s all green" if not bad else f"{elapsed:.1f}s gave up, failing: {', '.join(bad)}")
 
 
 def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -157,21 +190,29 @@ def run(cli: DockerCli, project: ComposeProject, params: dict[str, t.Any]) -> di
     if params["timeout"] < 0 or params["interval"] <= 0:
         raise JobFailed("timeout must be >= 0 and interval > 0")
     start = time.monotonic()
+    progress = Progress(params.get("progress_file"), start)
     try:
         cli.engine_ok()
         while True:
             services, urls = probe(cli, project, params)
             bad = failing(services) + failing(urls)
             elapsed = round(time.monotonic() - start, 2)
+            if not progress.lines:
+                progress.begin(params.get("progress_label") or project.name, len(services) + len(urls))
+            progress.update(dict(services, **urls), start + elapsed)
             if not bad or elapsed >= params["timeout"]:
                 break
             time.sleep(params["interval"])
     except DockerCliError as exc:
         raise JobFailed.from_cli(exc) from exc
+    except OSError as exc:
+        raise JobFailed(f"cannot write the progress file {params.get('progress_file')}: {exc}") from exc
+    progress.end(bad, elapsed)
     unknown = [s for s in params["services"] if services[s].get("state") == "absent"]
     result = {"changed": False, "healthy": not bad, "failing": bad, "services": services, "urls": urls,
               "elapsed": elapsed, "report": [report_line(r) for r in list(services.values()) + list(urls.values())],
               "alembic_revision": alembic_revision(services), "project_name": project.name,
+              "green_after": progress.green_after, "progress": progress.lines,
               "compose_files": project.file_paths()}
     if unknown and params["fail_on_unhealthy"]:
         raise JobFailed(f"no container for service(s) {', '.join(unknown)} in project {project.name}", result)

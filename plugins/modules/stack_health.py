@@ -15,7 +15,8 @@ description:
   - For every service of the project, reads the container state and Docker health, the image ID it runs, and
     queries its HTTP health endpoint through the port the container publishes for O(port) on the host.
   - Also queries extra URLs (for example HTTPS through the reverse proxy).
-  - Waits up to O(timeout) seconds for every check to pass, polling every O(interval) seconds, and fails with one
+  - Waits up to O(timeout) seconds for every check to pass, polling every O(interval) seconds (each poll queries every
+    endpoint at the same time), and fails with one
     line per failing service when they do not.
   - With O(expect), also proves identity - each named service must run the given image ID, report the given version
     and, when given, carry the given compose config hash.
@@ -92,6 +93,15 @@ options:
     description: Fail when a check still fails after O(timeout). When false, only report.
     type: bool
     default: true
+  progress_file:
+    description:
+      - A file on the managed host to append one line to as each check first passes while the module waits (and one
+        at the start and the end), so an operator can follow the wait with C(tail -f) - Ansible shows a task's output
+        only when it ends. The same lines are returned in RV(progress). Its directory must exist.
+    type: path
+  progress_label:
+    description: The first progress line's label (default the project name), e.g. the rollback that waits.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -142,6 +152,17 @@ alembic_revision:
   description: The Alembic revision the health endpoints report (first service by name that reports one), else null.
   returned: always
   type: str
+green_after:
+  description: Per check (service or URL name), the seconds into the wait when it first passed; absent when it never did.
+  returned: always
+  type: dict
+  sample: {"api": 4.12, "worker": 6.3}
+progress:
+  description: The progress lines, as written to O(progress_file).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ai_workflow_engine: waiting for 7 check(s)", "4.1s api green (1/7)", "9.8s all green"]
 elapsed:
   description: Seconds spent waiting.
   returned: always
@@ -171,6 +192,8 @@ ARGUMENT_SPEC = dict(
     interval={"type": "float", "default": 1.0},
     request_timeout={"type": "float", "default": 3.0},
     fail_on_unhealthy={"type": "bool", "default": True},
+    progress_file={"type": "path"},
+    progress_label={"type": "str"},
 )
 
 

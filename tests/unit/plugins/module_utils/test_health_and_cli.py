@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -132,3 +133,45 @@ def test_git_state_of_a_real_repository(tmp_path):
     assert DeployRepo(run, str(tmp_path)).state()["dirty"]
     with pytest.raises(Exception, match="unknown release 'v9'"):
         DeployRepo(run, str(tmp_path)).resolve("v9")
+
+
+def test_progress_names_each_check_once_when_it_first_passes(tmp_path):
+    path = tmp_path / "progress.log"
+    progress = health.Progress(str(path), start=100.0)
+    progress.begin("full rollback", 3)
+    progress.update({"api": {"ok": False}, "worker": {"ok": True}, "https": {"ok": False}}, 101.0)
+    progress.update({"api": {"ok": True}, "worker": {"ok": False}, "https": {"ok": False}}, 103.5)   # worker flaps: once
+    progress.update({"api": {"ok": True}, "worker": {"ok": True}, "https": {"ok": True}}, 104.25)
+    progress.end([], 4.25)
+    assert progress.green_after == {"worker": 1.0, "api": 3.5, "https": 4.25}
+    assert progress.lines == ["full rollback: waiting for 3 check(s)", "1.0s worker green (1/3)", "3.5s api green (2/3)",
+                              "4.2s https green (3/3)", "4.2s all green"]
+    written = path.read_text(encoding="utf-8").splitlines()
+    assert [line.split(" ", 1)[1] for line in written] == progress.lines
+
+
+def test_progress_reports_what_still_fails():
+    progress = health.Progress(None, start=0.0)
+    progress.update({"api": {"ok": False}}, 30.0)
+    progress.end(["api"], 30.0)
+    assert progress.green_after == {} and progress.lines[-1] == "30.0s gave up, failing: api"
+
+
+def test_probe_queries_the_endpoints_at_the_same_time(monkeypatch):
+    containers = {name: dict(RUNNING, publishers=[{"TargetPort": 8000, "PublishedPort": port}])
+                  for name, port in (("api", 18001), ("worker", 18002), ("memory", 18003))}
+    monkeypatch.setattr(health, "containers_by_service", lambda cli, project: containers)
+
+    def slow(url, timeout, validate_certs=True, ca_path=None):
+        time.sleep(0.4)
+        return 200, '{"status": "healthy"}'
+
+    monkeypatch.setattr(health, "fetch", slow)
+    params = {"services": [], "port": 8000, "path": "/health", "request_timeout": 3.0, "expect": {},
+              "urls": [{"name": "https", "url": "https://localhost/health", "validate_certs": False, "ca_path": None,
+                        "status": 200}]}
+    began = time.monotonic()
+    services, urls = health.probe(None, None, params)
+    assert time.monotonic() - began < 1.2        # four requests of 0.4 s each, not 1.6 s one after the other
+    assert sorted(services) == ["api", "memory", "worker"] and all(r["ok"] for r in services.values())
+    assert urls["https"]["ok"]
