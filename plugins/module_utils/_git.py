@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 import typing as t
 
@@ -14,6 +15,15 @@ RunCommand = t.Callable[..., t.Tuple[int, str, str]]
 
 class GitError(Exception):
     """A git step failed or was refused; the message says what to do."""
+
+
+def open_deploy_repo(module: t.Any) -> "DeployRepo":
+    """The deploy directory's repository for a module with the options project_dir and git; fails the module when the
+    directory does not exist."""
+    params = module.params
+    if not os.path.isdir(params["project_dir"]):
+        module.fail_json(msg=f"project_dir {params['project_dir']} does not exist: point it at the stack's deploy directory")
+    return DeployRepo(module.run_command, params["project_dir"], params["git"])
 
 
 def relative_paths(paths: list[str]) -> list[str]:

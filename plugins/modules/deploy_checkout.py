@@ -81,7 +81,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS, pin_path
-from ansible_collections.aiwfe.rollback.plugins.module_utils._git import DeployRepo, GitError
+from ansible_collections.aiwfe.rollback.plugins.module_utils._git import GitError, open_deploy_repo
 
 
 def main() -> None:
@@ -96,9 +96,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not os.path.isdir(params["project_dir"]):
-        module.fail_json(msg=f"project_dir {params['project_dir']} does not exist: point it at the stack's deploy directory")
-    repo = DeployRepo(module.run_command, params["project_dir"], params["git"])
+    repo = open_deploy_repo(module)
     try:
         if not repo.is_repo():
             module.fail_json(msg=f"{params['project_dir']} is not a git work tree: releases are git tags of the deploy directory")

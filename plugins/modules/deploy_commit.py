@@ -95,13 +95,12 @@ branch:
   type: str
 """
 
-import os
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiwfe.rollback.plugins.module_utils._common import STACK_ARGS
-from ansible_collections.aiwfe.rollback.plugins.module_utils._git import DeployRepo, GitError, relative_paths
+from ansible_collections.aiwfe.rollback.plugins.module_utils._git import GitError, open_deploy_repo, relative_paths
 
 
 def main() -> None:
@@ -118,9 +117,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if not os.path.isdir(params["project_dir"]):
-        module.fail_json(msg=f"project_dir {params['project_dir']} does not exist: point it at the stack's deploy directory")
-    repo = DeployRepo(module.run_command, params["project_dir"], params["git"])
+    repo = open_deploy_repo(module)
     try:
         paths = relative_paths(params["paths"])
         if not params["commit_message"].strip():
