@@ -44,7 +44,7 @@ cp -a "$ROOT/examples/operator/." "$PROJ/"
 COLL="$PROJ/collections/ansible_collections"
 mkdir -p "$COLL/aiwfe"
 ln -s "$ROOT" "$COLL/aiwfe/rollback"
-for ns in community ansible; do
+for ns in community ansible awx; do
   [ -d "$VENV/collections/ansible_collections/$ns" ] || die "no $ns collections in $VENV/collections: run make setup"
   ln -s "$VENV/collections/ansible_collections/$ns" "$COLL/$ns"
 done
@@ -65,6 +65,7 @@ for pb in "${PLAYBOOKS[@]}"; do
   fi
 done
 for pb in *.yml; do
+  [ "$pb" = execution-environment.yml ] && continue  # ansible-builder's definition (section 6)
   [ -f "$ROOT/playbooks/$pb" ] || bad "wrapper $pb has no collection playbook playbooks/$pb"
 done
 ok "one wrapper per collection playbook (${#PLAYBOOKS[@]})"
@@ -321,6 +322,144 @@ fi
 run_credentials "both a password and an extra-var file are refused" 2 "give one of them" no \
   -e "@$CRED/extra_vars.json" -e "aiwfe_db_password_file=$TMP/given_password"
 [ ! -e "$CRED_DIR" ] || bad "credentials: $CRED_DIR was not removed"
+
+# --- 6. the AWX / AAP layout (awx/, execution-environment.yml; docs/awx.md) ---------------------------------------------
+# 6a. The survey specs follow AWX's rules and the project's (tests/tools/awx_survey.py; its unit test has each rule).
+if out=$("$VENV/bin/python" "$ROOT/tests/tools/awx_survey.py" awx/surveys/*.json 2>&1); then
+  ok "AWX survey specs: $out"
+else
+  printf '%s\n' "$out" >&2
+  bad "AWX survey specs"
+fi
+# 6b. Syntax of the AWX wrappers and of configure_awx.yml (awx.awx).
+mapfile -t AWX_PLAYBOOKS < <(find awx -maxdepth 1 -name '*.yml' ! -name requirements.yml | sort)
+if out=$(ansible-playbook --syntax-check -i inventories/prod "${AWX_PLAYBOOKS[@]}" 2>&1); then
+  ok "syntax of ${#AWX_PLAYBOOKS[@]} AWX playbooks (${AWX_PLAYBOOKS[*]})"
+else
+  printf '%s\n' "$out" >&2
+  bad "syntax check of the AWX playbooks"
+fi
+# 6c. The wrappers' first play for real, with extra vars as a survey sends them (--tags survey_check: only the checks
+# run, no host is contacted): the survey's defaults go through as false; a destructive "yes" without the stack's name
+# typed, an answer that is not yes/no, and a collection opt-in given directly all stop the job in that first play.
+survey_case() {  # label, wrapper, expected rc, expected text, extra vars (JSON)
+  local label=$1 pb=$2 want_rc=$3 want_text=$4 vars=$5 rc=0 plays
+  ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible-playbook "awx/$pb" -l prod --tags survey_check -e "$vars" \
+    > "$TMP/survey.log" 2>&1 || rc=$?
+  plays=$(grep -c '^PLAY \[' "$TMP/survey.log" || true)
+  if [ "$rc" != "$want_rc" ]; then
+    tail -n 30 "$TMP/survey.log" >&2
+    bad "AWX $pb, $label: exited $rc, not $want_rc"
+  elif ! grep -qF -- "$want_text" "$TMP/survey.log"; then
+    tail -n 30 "$TMP/survey.log" >&2
+    bad "AWX $pb, $label: no '$want_text' in the output"
+  elif [ "$want_rc" != 0 ] && [ "$plays" != 1 ]; then
+    bad "AWX $pb, $label: a play after the survey check started ($plays plays)"
+  elif grep -q 'UNREACHABLE' "$TMP/survey.log"; then
+    bad "AWX $pb, $label: a host was contacted"
+  else
+    ok "AWX $pb, $label: rc $rc, '$want_text'"
+  fi
+}
+survey_case "the survey's defaults" awx_rollback_full.yml 0 \
+  '{\"survey_stop_first\": false, \"survey_optin_system_prune\": false, \"survey_optin_volume_prune\": false}' \
+  '{"aiwfe_rollback_release": "previous", "survey_stop_first": "no", "survey_optin_system_prune": "no", "survey_optin_volume_prune": "no"}'
+survey_case "volume prune yes, stack name typed" awx_rollback_full.yml 0 '\"survey_optin_volume_prune\": true' \
+  '{"survey_optin_volume_prune": "yes", "survey_confirm_stack": "ai_workflow_engine"}'
+survey_case "volume prune yes, no name typed" awx_rollback_full.yml 2 "type the stack's name (ai_workflow_engine" \
+  '{"survey_optin_volume_prune": "yes"}'
+survey_case "system prune yes, another name typed" awx_rollback_full.yml 2 'is not it. Nothing ran.' \
+  '{"survey_optin_system_prune": "yes", "survey_confirm_stack": "ai_workflow"}'
+survey_case "an answer that is not yes/no" awx_rollback_full.yml 2 'survey_optin_volume_prune is \"true\"' \
+  '{"survey_optin_volume_prune": "true"}'
+survey_case "the collection's opt-in given directly" awx_rollback_full.yml 2 'full_rollback_volume_prune given directly' \
+  '{"full_rollback_volume_prune": true}'
+survey_case "a release that is not one name" awx_rollback_full.yml 2 'answer previous, a release label' \
+  '{"aiwfe_rollback_release": "v1.2.0; rm -rf /"}'
+survey_case "services as the multiselect sends them" awx_rollback_quick.yml 0 'nothing destructive asked for' \
+  '{"aiwfe_rollback_release": "v1.2.0", "aiwfe_rollback_services": ["api", "worker"]}'
+survey_case "services as a string" awx_rollback_quick.yml 2 'a list of compose service names' \
+  '{"aiwfe_rollback_services": "api"}'
+survey_case "strategy restore, no name typed" awx_rollback_migration.yml 2 'the strategy restore was asked for' \
+  '{"aiwfe_migration_strategy": "restore"}'
+survey_case "strategy auto" awx_rollback_migration.yml 0 'nothing destructive asked for' \
+  '{"aiwfe_migration_strategy": "auto"}'
+survey_case "clear certificates yes, no name typed" awx_rollback_tls.yml 2 "clearing Caddy's certificate data" \
+  '{"survey_optin_clear_certificates": "yes"}'
+survey_case "clear certificates no" awx_rollback_tls.yml 0 '\"survey_optin_clear_certificates\": false' \
+  '{"survey_optin_clear_certificates": "no"}'
+survey_case "restore without the name typed" awx_restore.yml 2 'a restore replaces live data (database, config)' \
+  '{"restore_set": "latest", "restore_parts": ["database", "config"]}'
+survey_case "restore with the name typed" awx_restore.yml 0 'destructive step confirmed' \
+  '{"restore_set": "latest", "restore_parts": ["volumes"], "survey_restore_volumes": "a_vol\n b_vol\n", "survey_confirm_stack": "ai_workflow_engine"}'
+survey_case "break the lock without the name typed" awx_unlock.yml 2 'breaking the lock with token 0123abcd' \
+  '{"aiwfe_lock_break": "0123abcd"}'
+survey_case "only show the lock" awx_unlock.yml 0 'nothing destructive asked for' '{"aiwfe_lock_break": ""}'
+# 6d. configure_awx.yml against a port where no AWX answers: every awx.awx task gets past its module's own argument
+# validation and fails only at connecting, and neither secret it sends is in the output. Two runs of a copy whose play
+# has ignore_errors (so every task runs): as it is - no secret in the output, the credentials' results censored - and
+# with no_log off, so the credential tasks' errors can be read too.
+AWX_SECRET="aiwfe-awx-probe-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf -- '-----BEGIN OPENSSH PRIVATE KEY-----\n%s-key\n-----END OPENSSH PRIVATE KEY-----\n' "$AWX_SECRET" > "$TMP/probe_key"
+configure_probe() {  # label, sed expression turning no_log off ('' - kept)
+  local label=$1 no_log_off=$2 out
+  sed -e 's/^  gather_facts: false$/  gather_facts: false\n  ignore_errors: true/' ${no_log_off:+-e "$no_log_off"} \
+    awx/configure_awx.yml > awx/configure_probe.yml
+  if [ "$(grep -c '^  ignore_errors: true$' awx/configure_probe.yml)" != 1 ]; then
+    bad "configure_awx.yml ($label): could not make the probe copy (its play's gather_facts line changed?)"
+    return
+  fi
+  CONTROLLER_HOST=http://127.0.0.1:9 AIWFE_DB_PASSWORD="$AWX_SECRET" AIWFE_SSH_KEY_FILE="$TMP/probe_key" \
+    ANSIBLE_STDOUT_CALLBACK=ansible.builtin.json ansible-playbook awx/configure_probe.yml \
+    > "$TMP/configure.json" 2> "$TMP/configure.err" || true
+  rm -f awx/configure_probe.yml
+  if [ -z "$no_log_off" ] && grep -qF "$AWX_SECRET" "$TMP/configure.json" "$TMP/configure.err"; then
+    bad "configure_awx.yml ($label): A SECRET IS IN THE OUTPUT"
+  elif out=$("$VENV/bin/python" - "$TMP/configure.json" "${no_log_off:+read}" <<'PY'
+import json, sys
+
+calls, censored, problems = 0, 0, []
+for task in json.load(open(sys.argv[1]))["plays"][0]["tasks"]:
+    name = task["task"]["name"]
+    result = task["hosts"]["localhost"]
+    for item in result.get("results") or [result]:
+        msg = str(item.get("msg", ""))
+        if name == "The secrets to send are there":
+            if item.get("failed"):
+                problems.append(f"{name}: {msg}")
+        elif item.get("failed") and "censored" in item and not sys.argv[2]:
+            censored += 1
+        elif not item.get("failed") or "trying to connect to http://127.0.0.1:9" not in msg:
+            problems.append(f"{name}: {item.get('censored') or msg[:300]}")
+        else:
+            calls += 1
+print("\n".join(problems) if problems else f"{calls} awx.awx calls stopped only at connecting"
+      + (f", {censored} with no_log (results censored)" if censored else ""))
+sys.exit(1 if problems or not calls else 0)
+PY
+  ); then
+    ok "configure_awx.yml ($label): $out"
+  else
+    printf '%s\n' "$out" >&2
+    cat "$TMP/configure.err" >&2
+    bad "configure_awx.yml ($label) against no AWX"
+  fi
+}
+configure_probe "as it is, no secret in the output" ""
+configure_probe "no_log off, every task's arguments accepted" 's/^      no_log: true$/      no_log: false/'
+# 6e. The execution environment definition (its schema: ansible-lint, section 4): ansible-builder create writes the
+# build context and builds nothing (no container engine or registry needed).
+if ! command -v ansible-builder >/dev/null 2>&1; then
+  bad "ansible-builder is not installed (requirements/venv.txt): run make setup"
+else
+  if out=$(ansible-builder create -f execution-environment.yml --context "$TMP/ee-context" 2>&1) \
+     && grep -q 'docker compose version' "$TMP/ee-context/Containerfile" "$TMP/ee-context/Dockerfile" 2>/dev/null; then
+    ok "ansible-builder create: build context for execution-environment.yml written"
+  else
+    printf '%s\n' "$out" >&2
+    bad "ansible-builder create -f execution-environment.yml"
+  fi
+fi
 
 if [ "$FAILS" -gt 0 ]; then
   die "$FAILS check(s) of the operator project failed"

@@ -4,8 +4,8 @@
 #     packages in place of Debian 12's 20.10, which stays installed for the 20.10 test scenario; docs/engines.md),
 #   - host tools (debootstrap, zstd, pigz, shellcheck, git, rsync),
 #   - .venv/ with the pinned tool chain from requirements/venv.txt,
-#   - community.docker, community.postgresql (and what they need) on the collections path,
-#     taken from the `ansible` wheel on PyPI (no Galaxy),
+#   - community.docker, community.postgresql (and what they need) and awx.awx (the operator project's
+#     configure_awx.yml) on the collections path, taken from the `ansible` wheel on PyPI (no Galaxy),
 #   - this collection resolvable by its FQCN (symlink in .venv/collections),
 #   - ansible-test working offline (a local get-pip stand-in),
 #   - the local base image local/debian:bookworm (pulled, or made with debootstrap).
@@ -235,8 +235,9 @@ step_venv() {
 
 step_collections() {
   local stamp="$COLL/.bundle-$ANSIBLE_BUNDLE_VERSION"
-  if [ ! -f "$stamp" ]; then
-    log "extracting community.docker, community.postgresql, ansible.posix from ansible==$ANSIBLE_BUNDLE_VERSION"
+  # awx.awx joined the list later: a machine set up before it has the stamp but not awx.awx.
+  if [ ! -f "$stamp" ] || [ ! -d "$COLL/awx/awx" ]; then
+    log "extracting community.docker, community.postgresql, ansible.posix, awx.awx from ansible==$ANSIBLE_BUNDLE_VERSION"
     local dl="$CACHE/wheels"
     mkdir -p "$dl" "$COLL"
     ls "$dl"/ansible-"$ANSIBLE_BUNDLE_VERSION"-*.whl >/dev/null 2>&1 \
@@ -247,7 +248,8 @@ wheel, dest = sys.argv[1], sys.argv[2]
 keep = ("ansible_collections/community/docker/",
         "ansible_collections/community/postgresql/",
         "ansible_collections/community/library_inventory_filtering_v1/",
-        "ansible_collections/ansible/posix/")
+        "ansible_collections/ansible/posix/",
+        "ansible_collections/awx/awx/")
 root = os.path.dirname(dest)
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
