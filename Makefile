@@ -13,6 +13,7 @@ help:
 	@echo "make bench  - benchmarks, side by side with the runbook's own commands (not part of make test)"
 	@echo "             AIWFE_BENCH_ONLY=db|rollback make bench - one part (rollback: time to recovery vs runbook section 1)"
 	@echo "             AIWFE_BENCH_ONLY=site make bench - rollback_full.yml from each broken release vs runbook section E, by phase"
+	@echo "             AIWFE_BENCH_ONLY=fleet make bench - rollback_full.yml on 1, 5 and 10 SSH hosts at once vs the bare pipeline (not while molecule/fleet runs)"
 	@echo "make setup  - only the set-up (idempotent; every other target runs it)"
 	@echo "make sanity|units|lint|build|molecule - one test stage"
 	@echo "make chaos  - the fault-injection scenarios alone (chaos, migration_faults; part of make molecule)"

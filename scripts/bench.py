@@ -11,9 +11,10 @@ data (random, compressible text, many small files). Page cache warm for both (ea
 Parts: AIWFE_BENCH_ONLY=db (database dump/restore), AIWFE_BENCH_ONLY=rollback (time to recovery of a quick
 rollback against the runbook's section 1), AIWFE_BENCH_ONLY=migration (complete-system rollback across one
 migration, split by phase), AIWFE_BENCH_ONLY=site (rollback_full.yml from each broken release against the runbook's
-section E, split by phase); without it, volumes, then db (AIWFE_BENCH_DB=0 skips it), then rollback
+section E, split by phase), AIWFE_BENCH_ONLY=fleet (rollback_full.yml on 1, 5 and 10 managed hosts at once, against
+the bare checkout and up on every host); without it, volumes, then db (AIWFE_BENCH_DB=0 skips it), then rollback
 (AIWFE_BENCH_ROLLBACK=0 skips it), then migration (AIWFE_BENCH_MIGRATION=0 skips it), then site (AIWFE_BENCH_SITE=0
-skips it)."""
+skips it), then fleet (AIWFE_BENCH_FLEET=0 skips it)."""
 
 from __future__ import annotations
 
@@ -814,6 +815,162 @@ def site_bench() -> None:
           "and one rollback log entry (notifications off here), all under the host lock")
 
 
+FLEET_WORK = os.environ.get("AIWFE_BENCH_FLEET_DIR", "/var/tmp/aiwfe-bench-fleet")
+FLEET_SIZES = (1, 5, 10)
+FLEET_GATEWAY = "10.231.0.1"  # scripts/fleet_hosts.sh: the bridge address; host hK is 10.231.0.(10+K)
+FLEET_PORT = 20700  # host hK publishes the small stack's web on FLEET_GATEWAY:(FLEET_PORT+K)
+FLEET_STACK = os.path.join(ROOT, "examples/small_stack")
+
+
+def fleet_bench() -> None:
+    """Complete-system rollback (playbooks/rollback_full.yml) on 1, 5 and 10 managed hosts at once (network namespaces
+    with an sshd each, scripts/fleet_hosts.sh), each running its own compose project of examples/small_stack (one
+    service, no database, so the fleet's own cost is measured rather than the two cores): v1 deployed, v2 deployed and
+    recorded failed, then the rollback to v1 with the default batching (every host in one batch, forks of ansible.cfg),
+    beside the floor (git checkout v1 + docker compose up -d --wait over ssh on every host at once).
+    AIWFE_BENCH_ONLY=fleet runs only this part; AIWFE_BENCH_FLEET_RUNS (default 1) runs of each; it must not run while
+    molecule/fleet does (the same bridge and addresses)."""
+    runs = int(os.environ.get("AIWFE_BENCH_FLEET_RUNS", "1"))
+    med = statistics.median
+    if subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.count("aiwfe-fleet-h"):
+        sys.exit("bench: fleet hosts exist already (molecule/fleet running, or left by it): run the fleet part alone")
+    hosts_sh, ssh_dir = os.path.join(ROOT, "scripts/fleet_hosts.sh"), f"{FLEET_WORK}/ssh"
+    key = f"{ssh_dir}/id_ed25519"
+    most = max(FLEET_SIZES)
+    shutil.rmtree(FLEET_WORK, ignore_errors=True)
+    os.makedirs(FLEET_WORK, mode=0o700)
+    inventory = f"{FLEET_WORK}/inventory.json"
+    variables = {
+        "ansible_host": "10.231.0.{{ 10 + inventory_hostname[1:] | int }}", "ansible_user": "root",
+        "ansible_ssh_private_key_file": key,
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        "ansible_python_interpreter": os.path.join(ROOT, ".venv/bin/python"),
+        "fleet_bench_port": f"{{{{ {FLEET_PORT} + inventory_hostname[1:] | int }}}}",
+        # the small stack: its own project, port, deploy directory, ledger and backups per host; no database, so no
+        # migration step and no dump in the backup set; no version on /health
+        "aiwfe_project_name": "aiwfe_bench_fleet_{{ inventory_hostname }}",
+        "aiwfe_project_dir": f"{FLEET_WORK}/{{{{ inventory_hostname }}}}/deploy", "aiwfe_compose_files": [],
+        "aiwfe_ledger_dir": f"{FLEET_WORK}/{{{{ inventory_hostname }}}}/ledger",
+        "aiwfe_backup_dir": f"{FLEET_WORK}/{{{{ inventory_hostname }}}}/backups",
+        "aiwfe_compose_env": {"SMALL_PORT": "{{ fleet_bench_port }}", "SMALL_BIND_ADDRESS": FLEET_GATEWAY},
+        "aiwfe_fixed_ports": "{{ [fleet_bench_port | int] }}", "aiwfe_health_timeout": 60,
+        "aiwfe_health_urls": [{"name": "web", "url": "http://localhost:{{ fleet_bench_port }}/health"}],
+        "aiwfe_release_is_version": False, "aiwfe_migrations_enabled": False, "backup_database": False,
+    }
+    names = [f"h{k}" for k in range(1, most + 1)]
+    with open(inventory, "w", encoding="utf-8") as handle:
+        json.dump({"all": {"vars": variables, "hosts": {name: {} for name in names}, "children": {
+            f"fleet{n}": {"hosts": {name: {} for name in names[:n]}} for n in FLEET_SIZES}}}, handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_PIPELINING="true",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env.pop("ANSIBLE_CALLBACKS_ENABLED", None)
+    bed = Bed(FLEET_WORK, "", "", env, [os.path.join(ROOT, ".venv/bin/ansible-playbook"), "-i", inventory], [])
+    with open(os.path.join(ROOT, "ansible.cfg"), encoding="utf-8") as handle:
+        forks = re.search(r"^forks\s*=\s*(\d+)", handle.read(), re.M)
+
+    def host_bed(k: int) -> Bed:
+        project, project_dir = f"aiwfe_bench_fleet_h{k}", f"{FLEET_WORK}/h{k}/deploy"
+        host_env = dict(env, SMALL_PORT=str(FLEET_PORT + k), SMALL_BIND_ADDRESS=FLEET_GATEWAY)
+        return Bed(f"{FLEET_WORK}/h{k}", project, project_dir, host_env, [],
+                   ["docker", "compose", "-p", project, "--project-directory", project_dir])
+
+    def problem(k: int) -> str:
+        # host hK's /health from the machine ('' - green)
+        try:
+            with urllib.request.urlopen(f"http://{FLEET_GATEWAY}:{FLEET_PORT + k}/health", timeout=2) as resp:
+                return "" if json.loads(resp.read()).get("status") == "ok" else f"h{k}: not ok"
+        except (OSError, ValueError) as exc:
+            return f"h{k}: {exc}"
+
+    def health(n: int) -> t.Callable[[dict[str, str]], tuple[bool, str]]:
+        def check(_env: dict[str, str]) -> tuple[bool, str]:
+            found = next((why for why in map(problem, range(1, n + 1)) if why), "")
+            return not found, found or "all green"
+        return check
+
+    def broken(n: int, how: str) -> None:
+        green = [f"h{k}" for k in range(1, n + 1) if not problem(k)]
+        if green:
+            sys.exit(f"bench: {', '.join(green)} still green after {how}; the test bed is wrong")
+
+    def on_hosts(n: int, command: str) -> None:
+        # the same shell command on hosts h1..hN at once, over ssh ({k}, {port}, {dir}, {project} filled in per host)
+        ssh = ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
+               "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+        procs = [subprocess.Popen(ssh + [f"root@10.231.0.{10 + k}", command.format(
+            k=k, port=FLEET_PORT + k, dir=host_bed(k).project_dir, project=host_bed(k).project, gw=FLEET_GATEWAY)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(1, n + 1)]
+        for k, proc in enumerate(procs, 1):
+            _out, err = proc.communicate()
+            if proc.returncode != 0:
+                sys.exit(f"bench: on h{k}: {command[:120]} failed (rc={proc.returncode}): {err.strip()[-400:]}")
+
+    bare = "cd {dir} && export SMALL_PORT={port} SMALL_BIND_ADDRESS={gw} && git checkout -q {release} && " \
+           "docker compose -p {project} up -d --no-build {wait}"
+    results: dict[int, dict[str, list[float]]] = {}
+    slowest: dict[int, list[tuple[float, str]]] = {}
+    try:
+        run([hosts_sh, "up", str(most), ssh_dir])
+        for k in range(1, most + 1):
+            run([os.path.join(FLEET_STACK, "make-deploy-repo.sh"), host_bed(k).project_dir])
+        print(f"fleet bench: {most} hosts up ({ssh_dir}); deploying v1 of examples/small_stack on all ...", flush=True)
+        bed_play(bed, "playbooks/deploy.yml", "-l", f"fleet{most}", "-e", "aiwfe_release=v1", "-e",
+                 "aiwfe_deploy_backup=false")
+        for n in FLEET_SIZES:
+            group = f"fleet{n}"
+            results[n] = {"ours": [], "done": [], "floor": []}
+            for index in range(runs):
+                print(f"{n} host(s), run {index + 1}/{runs}: deploying v2 (recorded failed, no automatic rollback) ...",
+                      flush=True)
+                bed_play(bed, "playbooks/deploy.yml", "-l", group, "-e", "aiwfe_release=v2", "-e",
+                         "aiwfe_deploy_backup=false", "-e", "aiwfe_deploy_auto_rollback=false", "-e",
+                         "aiwfe_health_timeout=10", expect_ok=False)
+                broken(n, "deploying v2")
+                got: dict[str, t.Any] = {}
+
+                def ours(group: str = group) -> None:
+                    _epoch, _elapsed, events = bed_play(bed, "playbooks/rollback_full.yml", "-l", group, events=True)
+                    got["events"] = events
+
+                green, done = rb_recovery(ours, env, timeout=900, health=health(n))
+                results[n]["ours"].append(green)
+                results[n]["done"].append(done)
+                stamp = datetime.datetime.fromisoformat
+                slowest[n] = sorted(((stamp(e["task"]["duration"]["end"].replace("Z", "+00:00"))
+                                      - stamp(e["task"]["duration"]["start"].replace("Z", "+00:00"))).total_seconds(),
+                                     e["task"]["name"]) for e in got["events"] if e.get("task", {}).get("duration"))[-6:]
+                print(f"{n} host(s), run {index + 1}/{runs} ours: all green after {green:.1f} s (done after {done:.1f} s)",
+                      flush=True)
+                # the same broken state for the floor, by hand (its containers are the same the deploy left)
+                on_hosts(n, bare.replace("{release}", "v2").replace("{wait}", ""))
+                broken(n, "starting v2 by hand")
+                floor, _done = rb_recovery(lambda n=n: on_hosts(n, bare.replace("{release}", "v1").replace(
+                    "{wait}", "--wait")), env, timeout=600, health=health(n))
+                results[n]["floor"].append(floor)
+                print(f"{n} host(s), run {index + 1}/{runs} floor: all green after {floor:.1f} s", flush=True)
+    finally:
+        for k in range(1, most + 1):
+            remove_bed(host_bed(k))
+        subprocess.run([hosts_sh, "down", ssh_dir], capture_output=True, check=False)
+        shutil.rmtree(FLEET_WORK, ignore_errors=True)
+    one = med(results[FLEET_SIZES[0]]["ours"])
+    print(f"\nfleet complete-system rollback (playbooks/rollback_full.yml -l fleetN, v2 -> v1 of examples/small_stack, "
+          f"one service per host), every host in one batch (default), forks {forks.group(1) if forks else '?'}; time "
+          f"to every host's /health green, medians of {runs} run(s); {os.cpu_count()} cores shared by all hosts")
+    print(f"{'hosts':>6}{'ours (s)':>11}{'ours done (s)':>15}{'floor (s)':>11}{'ours/floor':>12}{'ours(N)/ours(1)':>17}"
+          "  goal <= 2.0")
+    for n, times in results.items():
+        ours_s, floor = med(times["ours"]), med(times["floor"])
+        scale = ours_s / one
+        print(f"{n:>6}{ours_s:>11.1f}{med(times['done']):>15.1f}{floor:>11.1f}{ours_s / floor:>11.1f}x{scale:>16.2f}x  "
+              f"{'met' if scale <= 2.0 or n == FLEET_SIZES[0] else 'NOT met'}")
+    print("floor: over ssh on every host at once, git checkout v1 && docker compose up -d --no-build --wait. ours also "
+          "checks every host first, takes a backup set (configuration), records, proves and logs each host.")
+    for n, tasks in slowest.items():
+        print(f"slowest tasks with {n} host(s): " + "; ".join(f"{name.split(' : ')[-1][:60]} {sec:.1f} s"
+                                                            for sec, name in reversed(tasks)))
+
+
 def main() -> None:
     if os.environ.get("AIWFE_BENCH_ONLY") == "rollback":
         rollback_bench()
@@ -823,6 +980,9 @@ def main() -> None:
         return
     if os.environ.get("AIWFE_BENCH_ONLY") == "site":
         site_bench()
+        return
+    if os.environ.get("AIWFE_BENCH_ONLY") == "fleet":
+        fleet_bench()
         return
     if os.environ.get("AIWFE_BENCH_ONLY") == "db":
         shutil.rmtree(WORK, ignore_errors=True)
@@ -920,6 +1080,8 @@ def main() -> None:
         migration_bench()
     if os.environ.get("AIWFE_BENCH_SITE", "1") == "1":
         site_bench()
+    if os.environ.get("AIWFE_BENCH_FLEET", "1") == "1":
+        fleet_bench()
 
 
 if __name__ == "__main__":
