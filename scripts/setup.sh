@@ -3,6 +3,7 @@
 #   - a running Docker engine with the Compose v2 plugin (on Debian as root: Engine 26.1.5 from Debian trixie's
 #     packages in place of Debian 12's 20.10, which stays installed for the 20.10 test scenario; docs/engines.md),
 #   - host tools (debootstrap, zstd, pigz, shellcheck, git, rsync),
+#   - Debian's openssh-server for the multi-host tests (scripts/fleet_hosts.sh; its own sshd service left off),
 #   - .venv/ with the pinned tool chain from requirements/venv.txt,
 #   - community.docker, community.postgresql (and what they need) and awx.awx (the operator project's
 #     configure_awx.yml) on the collections path, taken from the `ansible` wheel on PyPI (no Galaxy),
@@ -67,6 +68,25 @@ step_host_tools() {
       command -v "$t" >/dev/null || die "missing '$t': install it and run 'make setup' again"
     done
   fi
+}
+
+# /usr/sbin/sshd for scripts/fleet_hosts.sh, which runs one sshd per network namespace with its own config. The
+# package's own ssh service must not start (or stay enabled): policy-rc.d refuses it during the install.
+step_ssh_server() {
+  [ -x /usr/sbin/sshd ] && return 0
+  is_debian_root || die "/usr/sbin/sshd is missing: install openssh-server (its service need not run) and run again"
+  local policy=/usr/sbin/policy-rc.d made=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by aiwfe.rollback scripts/setup.sh for one apt-get run\nexit 101\n' > "$policy"
+    chmod 0755 "$policy"
+    made=1
+  fi
+  apt_install openssh-server || { [ -z "$made" ] || rm -f "$policy"; die "installing openssh-server failed"; }
+  [ -z "$made" ] || rm -f "$policy"
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  fi
+  [ -x /usr/sbin/sshd ] || die "openssh-server is installed but /usr/sbin/sshd is missing"
 }
 
 # The machine's Docker engine. On Debian as root: Docker Engine 26.1.5 (Debian trixie's docker.io and containerd,
@@ -321,6 +341,7 @@ main() {
     return 0
   fi
   step_host_tools
+  step_ssh_server
   step_docker_engine
   step_compose_plugin
   step_venv
