@@ -817,7 +817,11 @@ def site_bench() -> None:
 
 FLEET_WORK = os.environ.get("AIWFE_BENCH_FLEET_DIR", "/var/tmp/aiwfe-bench-fleet")
 FLEET_SIZES = (1, 5, 10)
-FLEET_GATEWAY = "10.231.0.1"  # scripts/fleet_hosts.sh: the bridge address; host hK is 10.231.0.(10+K)
+# The hosts script (scripts/fleet_hosts.sh; a copy with other NET, BRIDGE and prefixes runs beside molecule/fleet) and
+# its network: the bridge address NET.1, host hK at NET.(10+K).
+FLEET_HOSTS_SH = os.environ.get("AIWFE_BENCH_FLEET_HOSTS_SH", os.path.join(ROOT, "scripts/fleet_hosts.sh"))
+FLEET_NET = os.environ.get("AIWFE_BENCH_FLEET_NET", "10.231.0")
+FLEET_GATEWAY = f"{FLEET_NET}.1"
 FLEET_PORT = 20700  # host hK publishes the small stack's web on FLEET_GATEWAY:(FLEET_PORT+K)
 FLEET_STACK = os.path.join(ROOT, "examples/small_stack")
 
@@ -832,16 +836,20 @@ def fleet_bench() -> None:
     molecule/fleet does (the same bridge and addresses)."""
     runs = int(os.environ.get("AIWFE_BENCH_FLEET_RUNS", "1"))
     med = statistics.median
-    if subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.count("aiwfe-fleet-h"):
-        sys.exit("bench: fleet hosts exist already (molecule/fleet running, or left by it): run the fleet part alone")
-    hosts_sh, ssh_dir = os.path.join(ROOT, "scripts/fleet_hosts.sh"), f"{FLEET_WORK}/ssh"
+    hosts_sh, ssh_dir = FLEET_HOSTS_SH, f"{FLEET_WORK}/ssh"
+    with open(hosts_sh, encoding="utf-8") as handle:
+        prefix = re.search(r"^NS_PREFIX=(\S+)", handle.read(), re.M)
+    if prefix and prefix.group(1) in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                                    check=False).stdout:
+        sys.exit(f"bench: hosts {prefix.group(1)}* exist already (molecule/fleet running, or left by it); run the "
+                 "fleet part when it is done")
     key = f"{ssh_dir}/id_ed25519"
     most = max(FLEET_SIZES)
     shutil.rmtree(FLEET_WORK, ignore_errors=True)
     os.makedirs(FLEET_WORK, mode=0o700)
     inventory = f"{FLEET_WORK}/inventory.json"
     variables = {
-        "ansible_host": "10.231.0.{{ 10 + inventory_hostname[1:] | int }}", "ansible_user": "root",
+        "ansible_host": f"{FLEET_NET}.{{{{ 10 + inventory_hostname[1:] | int }}}}", "ansible_user": "root",
         "ansible_ssh_private_key_file": key,
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
         "ansible_python_interpreter": os.path.join(ROOT, ".venv/bin/python"),
@@ -897,7 +905,7 @@ def fleet_bench() -> None:
         # the same shell command on hosts h1..hN at once, over ssh ({k}, {port}, {dir}, {project} filled in per host)
         ssh = ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o",
                "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
-        procs = [subprocess.Popen(ssh + [f"root@10.231.0.{10 + k}", command.format(
+        procs = [subprocess.Popen(ssh + [f"root@{FLEET_NET}.{10 + k}", command.format(
             k=k, port=FLEET_PORT + k, dir=host_bed(k).project_dir, project=host_bed(k).project, gw=FLEET_GATEWAY)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(1, n + 1)]
         for k, proc in enumerate(procs, 1):
