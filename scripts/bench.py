@@ -975,8 +975,8 @@ def fleet_bench() -> None:
     print("floor: over ssh on every host at once, git checkout v1 && docker compose up -d --no-build --wait. ours also "
           "checks every host first, takes a backup set (configuration), records, proves and logs each host.")
     for n, tasks in slowest.items():
-        print(f"slowest tasks with {n} host(s): " + "; ".join(f"{name.split(' : ')[-1][:60]} {sec:.1f} s"
-                                                            for sec, name in reversed(tasks)))
+        parts = [f"{name.split(' : ')[-1][:60]} {sec:.1f} s" for sec, name in reversed(tasks)]
+        print(f"slowest tasks with {n} host(s): " + "; ".join(parts))
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 # Usage: make-deploy-repo.sh DEST
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-[ $# -eq 1 ] && [ -n "$1" ] || { echo "usage: $0 DEST" >&2; exit 1; }
+if [ $# -ne 1 ] || [ -z "$1" ]; then echo "usage: $0 DEST" >&2; exit 1; fi
 DEST=$1
 if [ -d "$DEST/.git" ]; then
   echo "make-deploy-repo: $DEST kept"
