@@ -279,17 +279,27 @@ grep -qF -e "$PASSWORD" -e "$TOKEN" "$CRED/vaulted.yml" && die "ansible-vault le
 COMMON=(-v -i "localhost," -c local -e "ansible_python_interpreter=$VENV/bin/python" -e "aiwfe_project_name=$PROJECT"
         -e "probe_sha256=$SHA" "${DIR_ARGS[@]}")
 
+# A run's exit code and a text its output must hold: false (and reported, with the log's tail) when either is wrong.
+rc_and_text() {  # label, log, rc, expected rc, expected text
+  local label=$1 log=$2 rc=$3 want_rc=$4 want_text=$5
+  if [ "$rc" != "$want_rc" ]; then
+    tail -n 40 "$log" >&2
+    bad "$label: exited $rc, not $want_rc"
+    return 1
+  elif ! grep -qF -- "$want_text" "$log"; then
+    tail -n 40 "$log" >&2
+    bad "$label: no '$want_text' in the output"
+    return 1
+  fi
+}
+
 run_credentials() {  # label, expected rc, expected text in the output, file kept (yes/no), ansible-playbook args...
   local label=$1 want_rc=$2 want_text=$3 kept=$4 rc=0 file
   shift 4
   (cd "$CRED" && ansible-playbook "${COMMON[@]}" "$@" play.yml) > "$TMP/run.log" 2>&1 || rc=$?
   file=$(sed -n 's/.*PROBE password_file=\([^ ]*\) .*/\1/p' "$TMP/run.log" | head -n1)
-  if [ "$rc" != "$want_rc" ]; then
-    tail -n 40 "$TMP/run.log" >&2
-    bad "credentials, $label: ansible-playbook exited $rc, not $want_rc"
-  elif ! grep -qF -- "$want_text" "$TMP/run.log"; then
-    tail -n 40 "$TMP/run.log" >&2
-    bad "credentials, $label: no '$want_text' in the output"
+  if ! rc_and_text "credentials, $label" "$TMP/run.log" "$rc" "$want_rc" "$want_text"; then
+    :
   elif grep -qF -e "$PASSWORD" -e "$TOKEN" "$TMP/run.log"; then
     bad "credentials, $label: THE PASSWORD IS IN THE OUTPUT of ansible-playbook -v"
   elif [ -n "$file" ] && [ "$kept" = no ] && [ -e "$file" ]; then
@@ -347,12 +357,8 @@ survey_case() {  # label, wrapper, expected rc, expected text, extra vars (JSON)
   ANSIBLE_CALLBACK_RESULT_FORMAT=json ansible-playbook "awx/$pb" -l prod --tags survey_check -e "$vars" \
     > "$TMP/survey.log" 2>&1 || rc=$?
   plays=$(grep -c '^PLAY \[' "$TMP/survey.log" || true)
-  if [ "$rc" != "$want_rc" ]; then
-    tail -n 30 "$TMP/survey.log" >&2
-    bad "AWX $pb, $label: exited $rc, not $want_rc"
-  elif ! grep -qF -- "$want_text" "$TMP/survey.log"; then
-    tail -n 30 "$TMP/survey.log" >&2
-    bad "AWX $pb, $label: no '$want_text' in the output"
+  if ! rc_and_text "AWX $pb, $label" "$TMP/survey.log" "$rc" "$want_rc" "$want_text"; then
+    :
   elif [ "$want_rc" != 0 ] && [ "$plays" != 1 ]; then
     bad "AWX $pb, $label: a play after the survey check started ($plays plays)"
   elif grep -q 'UNREACHABLE' "$TMP/survey.log"; then
