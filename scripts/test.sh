@@ -74,10 +74,11 @@ stage_build() {
 # engine_20 (Docker 20.10, started beside the machine's engine) last in lane C. The lanes are balanced by the
 # scenarios' times in the last full run (the summary prints them). AIWFE_MOLECULE_LANES=1 runs them one after another.
 # chaos shares migration_faults' app images (AIWFE_IMAGE_REPO=aiwfe-fault): both stay in one lane, one after the other.
-# fleet (five stacks deployed two at a time, ~15 min) is in lane B; alembic_rollback went to lane A and volume_backup to
-# lane C to make room (about 68, 68 and 69 min per lane by the last full run here).
+# fleet deploys five reference stacks (two at a time): beside the lanes it pushed the load to 35 and another lane's
+# deploy missed its health gate (pythonpath_rollback, fresh-clone run at 278f6ca), so it runs alone after the lanes.
 MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos tls_rollback alembic_rollback)
-MOLECULE_LANE_B=(migrations fleet blue_green flask_migrate backup_restore lock)
+MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock)
+MOLECULE_ALONE=(fleet)
 # The fault-injection suite (make chaos; README "Faults survived"): part of the molecule stage, or on its own.
 CHAOS_SCENARIOS=(chaos migration_faults)
 
@@ -139,7 +140,7 @@ engine20_start_background() {
 }
 
 stage_molecule() {
-  local scenario all=() lane_a=() lane_b=() lane_c=() rc=0
+  local scenario all=() lane_a=() lane_b=() lane_c=() alone=() rc=0
   drop_stale_copy
   # Every scenario directory; engine_20 last (its engine starts and takes its images while the others run).
   for scenario in molecule/*/; do
@@ -154,13 +155,15 @@ stage_molecule() {
     run_scenarios "${all[@]}" || rc=1
   else
     for scenario in "${all[@]}"; do
-      if [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario")
+      if [[ " ${MOLECULE_ALONE[*]} " == *" $scenario "* ]]; then alone+=("$scenario")
+      elif [[ " ${MOLECULE_LANE_A[*]} " == *" $scenario "* ]]; then lane_a+=("$scenario")
       elif [[ " ${MOLECULE_LANE_B[*]} " == *" $scenario "* ]]; then lane_b+=("$scenario")
       else lane_c+=("$scenario"); fi
     done
     log "molecule lane A: ${lane_a[*]} (log: build/test-logs/molecule-lane-a.log)"
     log "molecule lane B: ${lane_b[*]} (log: build/test-logs/molecule-lane-b.log)"
     log "molecule lane C: ${lane_c[*]} (log: build/test-logs/molecule-lane-c.log)"
+    log "molecule alone, after the lanes: ${alone[*]} (log: build/test-logs/molecule-alone.log)"
     local lane_start=$SECONDS
     (run_scenarios "${lane_a[@]}"; rc_a=$?; echo "[aiwfe] lane A ended after $((SECONDS - lane_start)) s"; exit $rc_a) \
       > "$LOGDIR/molecule-lane-a.log" 2>&1 &
@@ -172,9 +175,13 @@ stage_molecule() {
       > "$LOGDIR/molecule-lane-c.log" 2>&1 || rc=1
     wait "$pid_a" || rc=1
     wait "$pid_b" || rc=1
+    local alone_start=$SECONDS
+    (run_scenarios "${alone[@]}"; rc_d=$?; echo "[aiwfe] alone ended after $((SECONDS - alone_start)) s"; exit $rc_d) \
+      > "$LOGDIR/molecule-alone.log" 2>&1 || rc=1
     # The lanes' output, one after the other, for the CI log.
-    cat "$LOGDIR"/molecule-lane-{a,b,c}.log
-    grep -h -e '^\[aiwfe\] scenario ' -e '^\[aiwfe\] lane ' "$LOGDIR"/molecule-lane-{a,b,c}.log
+    cat "$LOGDIR"/molecule-lane-{a,b,c}.log "$LOGDIR/molecule-alone.log"
+    grep -h -e '^\[aiwfe\] scenario ' -e '^\[aiwfe\] lane ' -e '^\[aiwfe\] alone ' \
+      "$LOGDIR"/molecule-lane-{a,b,c}.log "$LOGDIR/molecule-alone.log"
   fi
   if [ -n "${E20_UP_PID:-}" ]; then
     wait "$E20_UP_PID" || true
