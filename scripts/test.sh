@@ -145,9 +145,6 @@ stage_molecule() {
   # Every scenario directory; engine_20 last (its engine starts and takes its images while the others run).
   for scenario in molecule/*/; do
     scenario=$(basename "$scenario")
-    # fleet: only with AIWFE_FLEET_TEST=1 until a whole run of it passes (its last run failed verify's first
-    # fingerprint comparison - likely the crash-looping containers' state; README "Fleets").
-    [ "$scenario" != fleet ] || [ "${AIWFE_FLEET_TEST:-0}" = 1 ] || continue
     [ "$scenario" = engine_20 ] || all+=("$scenario")
   done
   [ ! -d molecule/engine_20 ] || all+=(engine_20)
