@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.aiwfe.rollback.plugins.module_utils._fleet import FleetError, agree, decide, summary
+from ansible_collections.aiwfe.rollback.plugins.module_utils._fleet import FleetError, agree, collect, decide, summary
 
 
 def _wrap(func):
@@ -18,6 +18,10 @@ def _wrap(func):
         except FleetError as exc:
             raise AnsibleFilterError(f"{func.__name__}: {exc}") from exc
     return run
+
+
+def fleet_collect(hostvars, hosts, name):
+    return _wrap(collect)(hostvars, hosts, name)
 
 
 def fleet_agree(checks, requested, hosts):
@@ -36,4 +40,4 @@ class FilterModule:
     """The fleet's decisions."""
 
     def filters(self):
-        return {"fleet_agree": fleet_agree, "fleet_decide": fleet_decide, "fleet_summary": fleet_summary}
+        return {"fleet_agree": fleet_agree, "fleet_collect": fleet_collect, "fleet_decide": fleet_decide, "fleet_summary": fleet_summary}

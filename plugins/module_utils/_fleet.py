@@ -49,6 +49,20 @@ def _host_list(hosts: t.Any, what: str) -> list[str]:
     return list(hosts)
 
 
+def collect(hostvars: t.Mapping[str, t.Any], hosts: t.Sequence[str], name: str) -> dict[str, t.Any]:
+    """Host name -> the value of the variable ``name`` on that host, for the hosts of ``hosts`` that have it, in
+    their order. The hosts of a later batch have none yet; ``map(attribute=..., default=...)`` over hostvars raises
+    for them instead of skipping (found by molecule/fleet's second batch), so the fleet reads them by name here."""
+    if not isinstance(name, str) or not name:
+        raise FleetError(f"the variable to collect must be a name, got {name!r}")
+    found = {}
+    for host in _host_list(hosts, "hosts"):
+        values = hostvars[host]
+        if name in values:
+            found[host] = values[name]
+    return found
+
+
 def agree(checks: t.Mapping[str, t.Any], requested: str, hosts: t.Sequence[str]) -> dict[str, t.Any]:
     """The fleet's one target from every host's check.
 

@@ -143,3 +143,18 @@ def test_summary_incomplete_when_hosts_did_not_run_and_none_failed():
 def test_summary_rejects_an_unknown_result():
     with pytest.raises(fleet.FleetError):
         fleet.summary(["h1"], {"h1": {"result": "fine"}}, "v1.2.0", "quick")
+
+
+def test_collect_reads_the_hosts_that_have_the_variable_in_play_order():
+    hostvars = {"h1": {"r": {"result": "ok"}, "other": 1}, "h2": {"other": 2}, "h3": {"r": {"result": "failed"}}}
+    got = fleet.collect(hostvars, ["h3", "h2", "h1"], "r")
+    assert got == {"h3": {"result": "failed"}, "h1": {"result": "ok"}}
+    assert list(got) == ["h3", "h1"]
+
+
+def test_collect_of_hosts_none_has_is_empty_and_bad_input_is_refused():
+    assert fleet.collect({"h1": {}}, ["h1"], "r") == {}
+    with pytest.raises(fleet.FleetError, match="a list of host names"):
+        fleet.collect({"h1": {}}, "h1", "r")
+    with pytest.raises(fleet.FleetError, match="must be a name"):
+        fleet.collect({"h1": {}}, ["h1"], "")
