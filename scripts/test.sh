@@ -76,8 +76,8 @@ stage_build() {
 # chaos shares migration_faults' app images (AIWFE_IMAGE_REPO=aiwfe-fault): both stay in one lane, one after the other.
 # fleet deploys five reference stacks (two at a time): beside the lanes it pushed the load to 35 and another lane's
 # deploy missed its health gate (pythonpath_rollback, fresh-clone run at 278f6ca), so it runs alone after the lanes.
-MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos tls_rollback alembic_rollback)
-MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock)
+MOLECULE_LANE_A=(release_rollbacks postgres_dump migration_faults chaos alembic_rollback)
+MOLECULE_LANE_B=(migrations blue_green flask_migrate backup_restore lock tls_rollback)
 MOLECULE_ALONE=(fleet)
 # The fault-injection suite (make chaos; README "Faults survived"): part of the molecule stage, or on its own.
 CHAOS_SCENARIOS=(chaos migration_faults)

@@ -79,6 +79,28 @@ def _stderr(proc: subprocess.Popen) -> str:
         return ""
 
 
+# Less than this free on the disk after a failed write means the write filled it.
+FULL_DISK_BYTES = 64 * 1024
+
+
+def full_disk_note(path: str, stderr: str) -> str:
+    """A clear cause when a write into ``path`` failed because its disk filled up. GNU tar names ENOSPC ("No space
+    left on device") only when a write fails outright; when the last write is short it says "Wrote only N of M
+    bytes", which depends on how much space happened to be left. Either way the disk then has (almost) nothing free:
+    that is what is reported, with what to do. Empty when the disk has room (the failure was something else)."""
+    if "No space left on device" in stderr:
+        return ""
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return ""
+    free = stat.f_bavail * stat.f_frsize
+    if free >= FULL_DISK_BYTES:
+        return ""
+    return (f" - the disk of {path} is full (No space left on device: {free} bytes free); free space there "
+            "(or restore to a disk with room) and run again")
+
+
 def _close(stream: t.Any) -> None:
     try:
         stream.close()
@@ -349,7 +371,9 @@ def stream_archive(path: str, extract_dir: str | None = None, timeout: float | N
             extract_rc = extract.wait()
             watchdog.check()
             if unpack_rc != 0 or extract_rc != 0 or broken:
-                raise VolumeError(f"tar -x into {extract_dir} failed (rc={extract_rc}): {_stderr(extract)}")
+                error = _stderr(extract)
+                raise VolumeError(f"tar -x into {extract_dir} failed (rc={extract_rc}): {error}"
+                                  f"{full_disk_note(extract_dir, error)}")
     return digest.hexdigest(), stats
 
 

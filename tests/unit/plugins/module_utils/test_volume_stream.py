@@ -51,3 +51,27 @@ def test_failed_tar_is_explained(tmp_path):
     with pytest.raises(volume.VolumeError, match=r"tar failed \(rc=2\): tar: .*missing"):
         volume.create_archive(["tar", "-C", str(tmp_path / "missing")] + volume.TAR_CREATE, volume.compressor("zstd", 3),
                               str(tmp_path / "x.tar.zst"))
+
+
+class _Vfs:
+    def __init__(self, free_blocks: int, size: int = 4096):
+        self.f_bavail, self.f_frsize = free_blocks, size
+
+
+def test_full_disk_note_names_the_full_disk_after_a_short_write(monkeypatch, tmp_path):
+    # GNU tar's short write ("Wrote only") leaves the disk with nothing free; the note says so and what to do
+    monkeypatch.setattr(volume.os, "statvfs", lambda path: _Vfs(0))
+    note = volume.full_disk_note(str(tmp_path), "tar: ./blob: Wrote only 8192 of 10240 bytes")
+    assert f"the disk of {tmp_path} is full (No space left on device: 0 bytes free)" in note
+    assert "run again" in note
+
+
+def test_full_disk_note_is_empty_when_the_disk_has_room_or_tar_said_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(volume.os, "statvfs", lambda path: _Vfs(1024))  # 4 MiB free: another failure
+    assert volume.full_disk_note(str(tmp_path), "tar: Unexpected EOF in archive") == ""
+    monkeypatch.setattr(volume.os, "statvfs", lambda path: _Vfs(0))
+    assert volume.full_disk_note(str(tmp_path), "tar: ./blob: Cannot write: No space left on device") == ""
+
+
+def test_full_disk_note_of_a_path_that_cannot_be_read_is_empty(tmp_path):
+    assert volume.full_disk_note(str(tmp_path / "missing"), "tar: failed") == ""
